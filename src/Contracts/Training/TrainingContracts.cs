@@ -1,0 +1,107 @@
+namespace Coordinator.Contracts.Training;
+
+/// <summary>One training example: input token ids, the target token for each position and a per-position loss weight.</summary>
+/// <remarks>All three arrays have the same length. A weight of 0 excludes a position from the loss (for example prompt tokens).</remarks>
+[GenerateSerializer, Immutable]
+public sealed record Datum(
+    [property: Id(0)] int[] InputTokens,
+    [property: Id(1)] int[] TargetTokens,
+    [property: Id(2)] float[] LossWeights);
+
+/// <summary>Adam optimizer parameters for one optimizer step.</summary>
+[GenerateSerializer, Immutable]
+public sealed record AdamParams(
+    [property: Id(0)] double LearningRate,
+    [property: Id(1)] double Beta1 = 0.9,
+    [property: Id(2)] double Beta2 = 0.999,
+    [property: Id(3)] double Eps = 1e-8,
+    [property: Id(4)] double WeightDecay = 0.0,
+    [property: Id(5)] double GradClipNorm = 0.0);
+
+/// <summary>Sampling parameters.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SamplingParams(
+    [property: Id(0)] int MaxTokens,
+    [property: Id(1)] double Temperature = 1.0,
+    [property: Id(2)] double TopP = 1.0,
+    [property: Id(3)] long Seed = 0,
+    [property: Id(4)] int NumSamples = 1,
+    [property: Id(5)] int[]? StopTokens = null);
+
+/// <summary>When a unit of work was queued, started and finished on the trainer's device thread (UTC).</summary>
+[GenerateSerializer, Immutable]
+public sealed record StepTiming(
+    [property: Id(0)] DateTimeOffset EnqueuedAt,
+    [property: Id(1)] DateTimeOffset StartedAt,
+    [property: Id(2)] DateTimeOffset FinishedAt)
+{
+    /// <summary>Time spent waiting in the device queue.</summary>
+    public TimeSpan QueueTime => StartedAt - EnqueuedAt;
+
+    /// <summary>Time spent computing.</summary>
+    public TimeSpan ComputeTime => FinishedAt - StartedAt;
+}
+
+/// <summary>Result of a forward or forward_backward pass.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ForwardResult(
+    [property: Id(0)] double Loss,
+    [property: Id(1)] int TokenCount,
+    [property: Id(2)] StepTiming Timing);
+
+/// <summary>Result of an optimizer step.</summary>
+[GenerateSerializer, Immutable]
+public sealed record OptimStepResult(
+    [property: Id(0)] long Step,
+    [property: Id(1)] double GradNorm,
+    [property: Id(2)] StepTiming Timing);
+
+/// <summary>Why sampling stopped.</summary>
+public enum StopReason
+{
+    /// <summary>Reached the requested number of tokens.</summary>
+    MaxTokens,
+    /// <summary>Produced one of the stop tokens.</summary>
+    StopToken,
+    /// <summary>Reached the model's context length.</summary>
+    ContextLength,
+}
+
+/// <summary>One sampled sequence.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SampledSequence(
+    [property: Id(0)] int[] Tokens,
+    [property: Id(1)] float[] LogProbs,
+    [property: Id(2)] StopReason StopReason);
+
+/// <summary>Result of sampling.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SampleResult(
+    [property: Id(0)] IReadOnlyList<SampledSequence> Sequences,
+    [property: Id(1)] StepTiming Timing);
+
+/// <summary>Result of saving or loading adapter state.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CheckpointResult(
+    [property: Id(0)] string Path,
+    [property: Id(1)] bool IncludesOptimizerState,
+    [property: Id(2)] long Step,
+    [property: Id(3)] StepTiming Timing);
+
+/// <summary>LoRA adapter configuration.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LoraConfig(
+    [property: Id(0)] int Rank,
+    [property: Id(1)] double Alpha,
+    [property: Id(2)] IReadOnlyList<string> TargetModules,
+    [property: Id(3)] long Seed);
+
+/// <summary>Shape of the byte-level decoder-only transformer used as a base model.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BaseModelSpec(
+    [property: Id(0)] int Layers = 4,
+    [property: Id(1)] int Width = 128,
+    [property: Id(2)] int Heads = 4,
+    [property: Id(3)] int ContextLength = 128,
+    [property: Id(4)] int VocabularySize = 256,
+    [property: Id(5)] long Seed = 1234);
