@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Capacity;
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Models;
+using Coordinator.Contracts.Replicas;
+using Coordinator.Contracts.Sessions;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Contracts.Training;
+
+namespace Coordinator.Contracts.Client;
+
+/// <summary>
+/// The .NET API of the coordinator: sessions, models, replicas and capacity, without grain keys.
+/// Arguments are checked here first, so bad input fails before any network call.
+/// </summary>
+public sealed class CoordinatorClient
+{
+    private readonly IGrainFactory _grains;
+
+    /// <summary>Creates the facade over a connected cluster client (or a silo's grain factory).</summary>
+    public CoordinatorClient(IGrainFactory grains)
+    {
+        ArgumentNullException.ThrowIfNull(grains);
+        _grains = grains;
+    }
+
+    /// <summary>Opens a new session owned by <paramref name="ownerToken"/>; pass <paramref name="sessionId"/> to make the call retry-safe.</summary>
+    public Task<SessionInfo> OpenSessionAsync(string ownerToken, IReadOnlyDictionary<string, string>? metadata = null, string? sessionId = null)
+    {
+        var request = new CreateSessionRequest(ownerToken, metadata);
+        request.Validate();
+        sessionId = sessionId is null ? NewId("ses") : Require.Id(sessionId, nameof(sessionId));
+        return Traced("session.open", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).CreateAsync(request));
+    }
+
+    /// <summary>Extends a session's lease.</summary>
+    public Task<SessionInfo> HeartbeatSessionAsync(string sessionId, string ownerToken) =>
+        Traced("session.heartbeat", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).HeartbeatAsync(Require.Id(ownerToken, nameof(ownerToken))));
+
+    /// <summary>Closes a session and releases its models.</summary>
+    public Task<SessionInfo> CloseSessionAsync(string sessionId, string ownerToken) =>
+        Traced("session.close", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).CloseAsync(Require.Id(ownerToken, nameof(ownerToken))));
+
+    /// <summary>Returns a session.</summary>
+    public Task<SessionInfo> GetSessionAsync(string sessionId) =>
+        Traced("session.get", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).GetAsync());
+
+    /// <summary>Lists the sessions opened with an owner token.</summary>
+    public async Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(string ownerToken)
+    {
+        var owner = _grains.GetGrain<IOwnerGrain>(OwnerTokens.Hash(Require.Id(ownerToken, nameof(ownerToken))));
+        var ids = await owner.ListSessionsAsync();
+        return await Task.WhenAll(ids.Select(id => Session(id).GetAsync()));
+    }
+
+    /// <summary>Creates a model (LoRA adapter) in a session; pass <paramref name="modelId"/> to make the call retry-safe.</summary>
+    public Task<ModelInfo> CreateModelAsync(string sessionId, string ownerToken, string baseModel, LoraConfig lora, string? modelId = null)
+    {
+        var request = new CreateModelRequest(baseModel, lora);
+        request.Validate();
+        Require.Id(ownerToken, nameof(ownerToken));
+        modelId = modelId is null ? NewId("mdl") : Require.Id(modelId, nameof(modelId));
+        return Traced("model.create", CoordinatorTelemetry.ModelId, modelId, () =>
+        {
+            Activity.Current?.SetTag(CoordinatorTelemetry.SessionId, sessionId).SetTag(CoordinatorTelemetry.BaseModel, baseModel);
+            return Session(sessionId).CreateModelAsync(ownerToken, modelId, request);
+        });
+    }
+
+    /// <summary>Places a model on a replica with a free slot.</summary>
+    public Task<ModelInfo> PlaceModelAsync(string modelId) =>
+        Traced("model.place", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).PlaceAsync());
+
+    /// <summary>Unloads a model and frees its slot.</summary>
+    public Task<ModelInfo> UnloadModelAsync(string modelId) =>
+        Traced("model.unload", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).UnloadAsync());
+
+    /// <summary>Returns a model.</summary>
+    public Task<ModelInfo> GetModelAsync(string modelId) =>
+        Traced("model.get", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).GetAsync());
+
+    /// <summary>Lists the models of a session.</summary>
+    public Task<IReadOnlyList<ModelInfo>> ListModelsAsync(string sessionId) =>
+        Traced("session.list_models", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).ListModelsAsync());
+
+    /// <summary>Registers a trainer replica.</summary>
+    public Task<ReplicaInfo> RegisterReplicaAsync(string replicaId, RegisterReplicaRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        return Traced("replica.register", CoordinatorTelemetry.ReplicaId, replicaId, () => Replica(replicaId).RegisterAsync(request));
+    }
+
+    /// <summary>Records a replica heartbeat.</summary>
+    public Task<ReplicaInfo> ReplicaHeartbeatAsync(string replicaId) =>
+        Traced("replica.heartbeat", CoordinatorTelemetry.ReplicaId, replicaId, () => Replica(replicaId).HeartbeatAsync());
+
+    /// <summary>Stops new placements on a replica.</summary>
+    public Task<ReplicaInfo> DrainReplicaAsync(string replicaId) =>
+        Traced("replica.drain", CoordinatorTelemetry.ReplicaId, replicaId, () => Replica(replicaId).DrainAsync());
+
+    /// <summary>Deregisters a replica and releases its adapters.</summary>
+    public Task<ReplicaInfo> DeregisterReplicaAsync(string replicaId) =>
+        Traced("replica.deregister", CoordinatorTelemetry.ReplicaId, replicaId, () => Replica(replicaId).DeregisterAsync());
+
+    /// <summary>Returns a replica.</summary>
+    public Task<ReplicaInfo> GetReplicaAsync(string replicaId) =>
+        Traced("replica.get", CoordinatorTelemetry.ReplicaId, replicaId, () => Replica(replicaId).GetAsync());
+
+    /// <summary>Lists the replicas of a base model.</summary>
+    public async Task<IReadOnlyList<ReplicaInfo>> ListReplicasAsync(string baseModel)
+    {
+        var snapshot = await GetCapacityAsync(baseModel);
+        return await Task.WhenAll(snapshot.Replicas.Select(r => Replica(r.ReplicaId).GetAsync()));
+    }
+
+    /// <summary>Returns the LoRA capacity of a base model across its replicas.</summary>
+    public Task<CapacitySnapshot> GetCapacityAsync(string baseModel) =>
+        Traced("capacity.get", CoordinatorTelemetry.BaseModel, baseModel, () => _grains.GetGrain<ILoraCapacityGrain>(baseModel).GetSnapshotAsync());
+
+    /// <summary>Lists the base models that have had replicas.</summary>
+    public Task<IReadOnlyList<string>> ListBaseModelsAsync() => _grains.GetGrain<IBaseModelIndexGrain>(0).ListAsync();
+
+    private ISessionGrain Session(string sessionId) => _grains.GetGrain<ISessionGrain>(Require.Id(sessionId, nameof(sessionId)));
+
+    private IModelGrain Model(string modelId) => _grains.GetGrain<IModelGrain>(Require.Id(modelId, nameof(modelId)));
+
+    private IReplicaGrain Replica(string replicaId) => _grains.GetGrain<IReplicaGrain>(Require.Id(replicaId, nameof(replicaId)));
+
+    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+
+    private static async Task<T> Traced<T>(string operation, string idTag, string id, Func<Task<T>> call)
+    {
+        Require.Id(id, idTag);
+        using var activity = CoordinatorTelemetry.ActivitySource.StartActivity($"coordinator.{operation}", ActivityKind.Client);
+        activity?.SetTag(idTag, id);
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            throw;
+        }
+    }
+}

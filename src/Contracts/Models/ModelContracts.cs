@@ -1,0 +1,79 @@
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Training;
+
+namespace Coordinator.Contracts.Models;
+
+/// <summary>Where a model (LoRA adapter) is in its life.</summary>
+public enum ModelStatus
+{
+    /// <summary>The model does not exist.</summary>
+    None = 0,
+    /// <summary>Created, not placed on any replica.</summary>
+    Created = 1,
+    /// <summary>Holds a LoRA slot on a replica; not yet loaded there.</summary>
+    Placed = 2,
+    /// <summary>Loaded on its replica and ready for training operations.</summary>
+    Loaded = 3,
+    /// <summary>Unloaded (by its owner or because its replica died); may be placed again.</summary>
+    Unloaded = 4,
+    /// <summary>Loading or an operation failed; may be placed again.</summary>
+    Failed = 5,
+    /// <summary>Its session ended; terminal.</summary>
+    Released = 6,
+}
+
+/// <summary>Request to create a model in a session.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CreateModelRequest(
+    [property: Id(0)] string BaseModel,
+    [property: Id(1)] LoraConfig Lora)
+{
+    /// <summary>LoRA target modules a base model understands.</summary>
+    public static readonly IReadOnlySet<string> KnownTargetModules = new HashSet<string>(StringComparer.Ordinal) { "qkv", "proj", "mlp_fc", "mlp_proj" };
+
+    /// <summary>Throws <see cref="CoordinatorException"/> naming the first invalid field.</summary>
+    public void Validate()
+    {
+        Require.Id(BaseModel, nameof(BaseModel));
+        if (Lora is null)
+        {
+            throw CoordinatorException.InvalidArgument("Lora must be given.");
+        }
+
+        Require.Positive(Lora.Rank, "Lora.Rank");
+        Require.Positive(Lora.Alpha, "Lora.Alpha");
+        if (Lora.TargetModules is null || Lora.TargetModules.Count == 0)
+        {
+            throw CoordinatorException.InvalidArgument($"Lora.TargetModules must name at least one of: {string.Join(", ", KnownTargetModules)}.");
+        }
+
+        foreach (var module in Lora.TargetModules)
+        {
+            if (!KnownTargetModules.Contains(module))
+            {
+                throw CoordinatorException.InvalidArgument($"Lora.TargetModules has unknown module '{module}'; known: {string.Join(", ", KnownTargetModules)}.");
+            }
+        }
+
+        if (Lora.TargetModules.Distinct(StringComparer.Ordinal).Count() != Lora.TargetModules.Count)
+        {
+            throw CoordinatorException.InvalidArgument("Lora.TargetModules must not repeat a module.");
+        }
+    }
+}
+
+/// <summary>A model as seen by callers.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ModelInfo(
+    [property: Id(0)] string ModelId,
+    [property: Id(1)] string SessionId,
+    [property: Id(2)] string BaseModel,
+    [property: Id(3)] LoraConfig Lora,
+    [property: Id(4)] ModelStatus Status,
+    [property: Id(5)] string? ReplicaId,
+    [property: Id(6)] string? LastReplicaId,
+    [property: Id(7)] long StepCount,
+    [property: Id(8)] string? LastSavedStatePath,
+    [property: Id(9)] string? FailureReason,
+    [property: Id(10)] DateTimeOffset CreatedAt,
+    [property: Id(11)] DateTimeOffset UpdatedAt);

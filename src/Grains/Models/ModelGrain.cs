@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Capacity;
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Models;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Contracts.Training;
+using Coordinator.Grains.Hosting;
+using Coordinator.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Coordinator.Grains.Models;
+
+/// <summary>Persisted state of a <see cref="ModelGrain"/>.</summary>
+public sealed class ModelState
+{
+    public ModelStatus Status { get; set; }
+    public string SessionId { get; set; } = "";
+    public string OwnerTokenHash { get; set; } = "";
+    public string BaseModel { get; set; } = "";
+    public LoraConfig? Lora { get; set; }
+    public string? ReplicaId { get; set; }
+    public string? LastReplicaId { get; set; }
+
+    /// <summary>Counts placement attempts; names the slot reservation so retries of one attempt are idempotent.</summary>
+    public long PlacementGeneration { get; set; }
+    public string? PlacementKey { get; set; }
+    public long StepCount { get; set; }
+    public string? LastSavedStatePath { get; set; }
+    public string? FailureReason { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset UpdatedAt { get; set; }
+}
+
+/// <summary>One LoRA adapter: its configuration, owner, placement and progress.</summary>
+internal sealed partial class ModelGrain(
+    [PersistentState("model", PersistenceSchema.StorageName)] IPersistentState<ModelState> state,
+    [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
+    ILogger<ModelGrain> logger) : Grain, IModelGrain
+{
+    private string ModelId => this.GetPrimaryKeyString();
+
+    private ModelState S => state.State;
+
+    private bool HoldsSlot => S.Status is ModelStatus.Placed or ModelStatus.Loaded;
+
+    private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(S.BaseModel);
+
+    public async Task<ModelInfo> InitializeAsync(string sessionId, string ownerTokenHash, CreateModelRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        if (S.Status != ModelStatus.None)
+        {
+            var same = S.SessionId == sessionId && S.BaseModel == request.BaseModel && S.Lora is { } lora
+                && lora.Rank == request.Lora.Rank && lora.Alpha.Equals(request.Lora.Alpha) && lora.Seed == request.Lora.Seed
+                && lora.TargetModules.SequenceEqual(request.Lora.TargetModules);
+            return same
+                ? ToInfo()
+                : throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"Model '{ModelId}' already exists with other parameters or in another session.");
+        }
+
+        var now = time.GetUtcNow();
+        await state.MutateAsync(s =>
+        {
+            s.Status = ModelStatus.Created;
+            s.SessionId = sessionId;
+            s.OwnerTokenHash = ownerTokenHash;
+            s.BaseModel = request.BaseModel;
+            s.Lora = request.Lora with { TargetModules = [.. request.Lora.TargetModules] };
+            s.CreatedAt = now;
+            s.UpdatedAt = now;
+        });
+        Tag();
+        return ToInfo();
+    }
+
+    public Task<ModelInfo> GetAsync()
+    {
+        EnsureExists();
+        return Task.FromResult(ToInfo());
+    }
+
+    public async Task<ModelInfo> PlaceAsync()
+    {
+        EnsureLive();
+        if (HoldsSlot)
+        {
+            return ToInfo();
+        }
+
+        // The key is derived from the next generation but the generation is only persisted with the grant, so a
+        // retry after a failed write asks with the same key and gets the same slot back.
+        var key = $"{ModelId}/{S.PlacementGeneration + 1}";
+        var grant = await Capacity.ReserveAsync(new SlotRequest(ModelId, key, S.LastReplicaId));
+        var now = time.GetUtcNow();
+        await state.MutateAsync(s =>
+        {
+            s.PlacementGeneration++;
+            s.PlacementKey = grant.IdempotencyKey;
+            s.ReplicaId = grant.ReplicaId;
+            s.Status = ModelStatus.Placed;
+            s.FailureReason = null;
+            s.UpdatedAt = now;
+        });
+        LogPlaced(ModelId, grant.ReplicaId);
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> MarkLoadedAsync(string replicaId)
+    {
+        EnsureLive();
+        if (!HoldsSlot || S.ReplicaId != replicaId)
+        {
+            throw CoordinatorException.InvalidState($"Model '{ModelId}' is {S.Status} on replica '{S.ReplicaId ?? "none"}', not placed on '{replicaId}'.");
+        }
+
+        var now = time.GetUtcNow();
+        await state.MutateAsync(s =>
+        {
+            s.Status = ModelStatus.Loaded;
+            s.UpdatedAt = now;
+        });
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> MarkFailedAsync(string reason)
+    {
+        EnsureLive();
+        Require.Id(reason, nameof(reason));
+        await ReleaseSlotAsync(ModelStatus.Failed, reason);
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> RecordProgressAsync(long stepCount, string? savedStatePath)
+    {
+        EnsureLive();
+        if (stepCount < S.StepCount)
+        {
+            throw CoordinatorException.InvalidArgument($"stepCount {stepCount} is older than the recorded step {S.StepCount}.");
+        }
+
+        var now = time.GetUtcNow();
+        await state.MutateAsync(s =>
+        {
+            s.StepCount = stepCount;
+            s.LastSavedStatePath = savedStatePath ?? s.LastSavedStatePath;
+            s.UpdatedAt = now;
+        });
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> UnloadAsync()
+    {
+        EnsureExists();
+        if (HoldsSlot)
+        {
+            await ReleaseSlotAsync(ModelStatus.Unloaded, null);
+        }
+
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> OnReplicaLostAsync(string replicaId)
+    {
+        EnsureExists();
+        if (HoldsSlot && S.ReplicaId == replicaId)
+        {
+            // The capacity registry already dropped the replica with its slots; only the model's view changes.
+            var now = time.GetUtcNow();
+            await state.MutateAsync(s =>
+            {
+                s.Status = ModelStatus.Unloaded;
+                s.LastReplicaId = s.ReplicaId;
+                s.ReplicaId = null;
+                s.PlacementKey = null;
+                s.FailureReason = $"Replica '{replicaId}' was lost.";
+                s.UpdatedAt = now;
+            });
+            LogReplicaLost(ModelId, replicaId);
+        }
+
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> ReleaseAsync()
+    {
+        EnsureExists();
+        if (S.Status != ModelStatus.Released)
+        {
+            await ReleaseSlotAsync(ModelStatus.Released, null);
+        }
+
+        return ToInfo();
+    }
+
+    private async Task ReleaseSlotAsync(ModelStatus next, string? reason)
+    {
+        if (HoldsSlot)
+        {
+            await Capacity.ReleaseAsync(ModelId, S.PlacementKey!);
+        }
+
+        var now = time.GetUtcNow();
+        await state.MutateAsync(s =>
+        {
+            s.Status = next;
+            s.LastReplicaId = s.ReplicaId ?? s.LastReplicaId;
+            s.ReplicaId = null;
+            s.PlacementKey = null;
+            s.FailureReason = reason;
+            s.UpdatedAt = now;
+        });
+    }
+
+    private void EnsureExists()
+    {
+        if (S.Status == ModelStatus.None)
+        {
+            throw CoordinatorException.NotFound("Model", ModelId);
+        }
+
+        Tag();
+    }
+
+    private void EnsureLive()
+    {
+        EnsureExists();
+        if (S.Status == ModelStatus.Released)
+        {
+            throw new CoordinatorException(CoordinatorErrorCode.SessionEnded, $"Model '{ModelId}' was released because session '{S.SessionId}' ended.");
+        }
+    }
+
+    private void Tag() => Activity.Current?
+        .SetTag(CoordinatorTelemetry.ModelId, ModelId)
+        .SetTag(CoordinatorTelemetry.SessionId, S.SessionId)
+        .SetTag(CoordinatorTelemetry.BaseModel, S.BaseModel)
+        .SetTag(CoordinatorTelemetry.ReplicaId, S.ReplicaId);
+
+    private ModelInfo ToInfo() => new(
+        ModelId, S.SessionId, S.BaseModel, S.Lora!, S.Status, S.ReplicaId, S.LastReplicaId,
+        S.StepCount, S.LastSavedStatePath, S.FailureReason, S.CreatedAt, S.UpdatedAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} placed on replica {ReplicaId}")]
+    private partial void LogPlaced(string modelId, string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId} lost its replica {ReplicaId}; it can be placed again")]
+    private partial void LogReplicaLost(string modelId, string replicaId);
+}

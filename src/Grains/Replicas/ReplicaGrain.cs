@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Capacity;
+using Coordinator.Contracts.Configuration;
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Models;
+using Coordinator.Contracts.Replicas;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Hosting;
+using Coordinator.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coordinator.Grains.Replicas;
+
+/// <summary>Persisted state of a <see cref="ReplicaGrain"/>.</summary>
+public sealed class ReplicaState
+{
+    public ReplicaStatus Status { get; set; }
+    public string BaseModel { get; set; } = "";
+    public int LoraCapacity { get; set; }
+    public DeviceDescription? Device { get; set; }
+    public string? Endpoint { get; set; }
+    public DateTimeOffset RegisteredAt { get; set; }
+    public DateTimeOffset LastHeartbeatAt { get; set; }
+
+    /// <summary>Models still to be told that this replica is gone (survives a crash mid-release).</summary>
+    public List<string> PendingLostModels { get; set; } = [];
+
+    /// <summary>Whether this replica's slots still have to be removed from the capacity registry.</summary>
+    public bool SlotsPendingRemoval { get; set; }
+}
+
+/// <summary>One trainer replica: registration, heartbeats, draining and death.</summary>
+internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
+{
+    private const string LivenessReminder = "replica-liveness";
+    private static readonly TimeSpan MinReminderPeriod = TimeSpan.FromMinutes(1);
+
+    private readonly IPersistentState<ReplicaState> _state;
+    private readonly TimeProvider _time;
+    private readonly ReplicaOptions _options;
+    private readonly ILogger<ReplicaGrain> _logger;
+    private IGrainTimer? _livenessTimer;
+
+    public ReplicaGrain(
+        [PersistentState("replica", PersistenceSchema.StorageName)] IPersistentState<ReplicaState> state,
+        [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
+        IOptions<ReplicaOptions> options,
+        ILogger<ReplicaGrain> logger)
+    {
+        _state = state;
+        _time = time;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    private string ReplicaId => this.GetPrimaryKeyString();
+
+    private ReplicaState S => _state.State;
+
+    private bool IsUp => S.Status is ReplicaStatus.Active or ReplicaStatus.Draining;
+
+    private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(S.BaseModel);
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (IsUp || S.SlotsPendingRemoval || S.PendingLostModels.Count > 0)
+        {
+            StartLivenessTimer();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<ReplicaInfo> RegisterAsync(RegisterReplicaRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        Tag(request.BaseModel);
+        await EnforceLivenessAsync();
+        if (IsUp && S.BaseModel != request.BaseModel)
+        {
+            throw new CoordinatorException(
+                CoordinatorErrorCode.Conflict,
+                $"Replica '{ReplicaId}' is registered for base model '{S.BaseModel}'; deregister it before registering it for '{request.BaseModel}'.");
+        }
+
+        await GrainFactory.GetGrain<ILoraCapacityGrain>(request.BaseModel).UpsertReplicaAsync(ReplicaId, request.LoraCapacity);
+        await GrainFactory.GetGrain<IBaseModelIndexGrain>(0).AddAsync(request.BaseModel);
+        var now = _time.GetUtcNow();
+        await _state.MutateAsync(s =>
+        {
+            s.RegisteredAt = IsUp ? s.RegisteredAt : now;
+            s.Status = ReplicaStatus.Active;
+            s.BaseModel = request.BaseModel;
+            s.LoraCapacity = request.LoraCapacity;
+            s.Device = request.Device;
+            s.Endpoint = request.Endpoint;
+            s.LastHeartbeatAt = now;
+        });
+        await this.RegisterOrUpdateReminder(LivenessReminder, ReminderPeriod, ReminderPeriod);
+        StartLivenessTimer();
+        LogRegistered(ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!.Kind);
+        return ToInfo();
+    }
+
+    public async Task<ReplicaInfo> HeartbeatAsync()
+    {
+        EnsureExists();
+        await EnforceLivenessAsync();
+        if (!IsUp)
+        {
+            throw CoordinatorException.InvalidState($"Replica '{ReplicaId}' is {S.Status}; register it again.");
+        }
+
+        var now = _time.GetUtcNow();
+        await _state.MutateAsync(s => s.LastHeartbeatAt = now);
+        return ToInfo();
+    }
+
+    public async Task<ReplicaInfo> DrainAsync()
+    {
+        EnsureExists();
+        await EnforceLivenessAsync();
+        if (!IsUp)
+        {
+            throw CoordinatorException.InvalidState($"Replica '{ReplicaId}' is {S.Status}; only an active replica can drain.");
+        }
+
+        await Capacity.SetDrainingAsync(ReplicaId, true);
+        await _state.MutateAsync(s => s.Status = ReplicaStatus.Draining);
+        return ToInfo();
+    }
+
+    public async Task<ReplicaInfo> DeregisterAsync()
+    {
+        EnsureExists();
+        await EnforceLivenessAsync();
+        if (IsUp)
+        {
+            await GoDownAsync(ReplicaStatus.Deregistered);
+        }
+
+        return ToInfo();
+    }
+
+    public async Task<ReplicaInfo> GetAsync()
+    {
+        EnsureExists();
+        await EnforceLivenessAsync();
+        return ToInfo();
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => EnforceLivenessAsync();
+
+    private TimeSpan ReminderPeriod => _options.HeartbeatTimeout > MinReminderPeriod ? _options.HeartbeatTimeout : MinReminderPeriod;
+
+    private void StartLivenessTimer()
+    {
+        _livenessTimer ??= this.RegisterGrainTimer(
+            static (grain, _) => grain.EnforceLivenessAsync(),
+            this,
+            new GrainTimerCreationOptions(_options.LivenessCheckPeriod, _options.LivenessCheckPeriod) { KeepAlive = true });
+    }
+
+    /// <summary>Declares the replica dead when its heartbeat is overdue, and finishes a release a crash interrupted.</summary>
+    private async Task EnforceLivenessAsync()
+    {
+        if (IsUp && _time.GetUtcNow() >= S.LastHeartbeatAt + _options.HeartbeatTimeout)
+        {
+            LogDead(ReplicaId, S.LastHeartbeatAt);
+            await GoDownAsync(ReplicaStatus.Dead);
+        }
+        else if (S.SlotsPendingRemoval || S.PendingLostModels.Count > 0)
+        {
+            await ReleaseSlotsAsync();
+        }
+    }
+
+    private async Task GoDownAsync(ReplicaStatus status)
+    {
+        // Stop new grants first, so the list of models read next is complete, then persist it before removing
+        // the slots: a crash anywhere in between is finished by the next liveness check.
+        IReadOnlyList<string> models = [];
+        if ((await Capacity.GetSnapshotAsync()).Replicas.Any(r => r.ReplicaId == ReplicaId))
+        {
+            await Capacity.SetDrainingAsync(ReplicaId, true);
+            var snapshot = await Capacity.GetSnapshotAsync();
+            models = snapshot.Replicas.First(r => r.ReplicaId == ReplicaId).ModelIds;
+        }
+
+        await _state.MutateAsync(s =>
+        {
+            s.Status = status;
+            s.SlotsPendingRemoval = true;
+            s.PendingLostModels = [.. models];
+        });
+        await ReleaseSlotsAsync();
+    }
+
+    private async Task ReleaseSlotsAsync()
+    {
+        if (S.SlotsPendingRemoval)
+        {
+            await Capacity.RemoveReplicaAsync(ReplicaId);
+            await _state.MutateAsync(s => s.SlotsPendingRemoval = false);
+        }
+
+        var lost = S.PendingLostModels.ToList();
+        await Task.WhenAll(lost.Select(id => GrainFactory.GetGrain<IModelGrain>(id).OnReplicaLostAsync(ReplicaId)));
+        await _state.MutateAsync(s => s.PendingLostModels.Clear());
+        _livenessTimer?.Dispose();
+        _livenessTimer = null;
+        var reminder = await this.GetReminder(LivenessReminder);
+        if (reminder is not null)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+
+        LogReleased(ReplicaId, S.Status, lost.Count);
+    }
+
+    private void EnsureExists()
+    {
+        if (S.Status == ReplicaStatus.None)
+        {
+            throw CoordinatorException.NotFound("Replica", ReplicaId);
+        }
+
+        Tag(S.BaseModel);
+    }
+
+    private void Tag(string baseModel) => Activity.Current?
+        .SetTag(CoordinatorTelemetry.ReplicaId, ReplicaId)
+        .SetTag(CoordinatorTelemetry.BaseModel, baseModel);
+
+    private ReplicaInfo ToInfo() => new(
+        ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!, S.Endpoint, S.Status, S.RegisteredAt, S.LastHeartbeatAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} registered for {BaseModel} with {Capacity} LoRA slot(s) on {DeviceKind}")]
+    private partial void LogRegistered(string replicaId, string baseModel, int capacity, string deviceKind);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {ReplicaId} missed its heartbeats (last {LastHeartbeatAt:o}); declaring it dead")]
+    private partial void LogDead(string replicaId, DateTimeOffset lastHeartbeatAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} is {Status}; released {ModelCount} adapter(s) for re-placement")]
+    private partial void LogReleased(string replicaId, ReplicaStatus status, int modelCount);
+}

@@ -1,0 +1,259 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Configuration;
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Models;
+using Coordinator.Contracts.Sessions;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Hosting;
+using Coordinator.Grains.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coordinator.Grains.Sessions;
+
+/// <summary>Persisted state of a <see cref="SessionGrain"/>.</summary>
+public sealed class SessionState
+{
+    public SessionStatus Status { get; set; }
+    public string OwnerTokenHash { get; set; } = "";
+    public Dictionary<string, string> Metadata { get; set; } = [];
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset LastHeartbeatAt { get; set; }
+    public List<string> ModelIds { get; set; } = [];
+
+    /// <summary>Models still to be released after the session ended (survives a crash mid-release).</summary>
+    public List<string> PendingReleases { get; set; } = [];
+}
+
+/// <summary>A client's lease; owns its models and releases them on close or expiry.</summary>
+internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
+{
+    private const string LeaseReminder = "session-lease";
+    private static readonly TimeSpan MinReminderPeriod = TimeSpan.FromMinutes(1);
+
+    private readonly IPersistentState<SessionState> _state;
+    private readonly TimeProvider _time;
+    private readonly CoordinatorSessionOptions _options;
+    private readonly ILogger<SessionGrain> _logger;
+    private IGrainTimer? _leaseTimer;
+
+    public SessionGrain(
+        [PersistentState("session", PersistenceSchema.StorageName)] IPersistentState<SessionState> state,
+        [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
+        IOptions<CoordinatorSessionOptions> options,
+        ILogger<SessionGrain> logger)
+    {
+        _state = state;
+        _time = time;
+        _options = options.Value;
+        _logger = logger;
+    }
+
+    private string SessionId => this.GetPrimaryKeyString();
+
+    private SessionState S => _state.State;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (S.Status == SessionStatus.Active || S.PendingReleases.Count > 0)
+        {
+            StartLeaseTimer();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task<SessionInfo> CreateAsync(CreateSessionRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        request.Validate();
+        var hash = OwnerTokens.Hash(request.OwnerToken);
+        if (S.Status != SessionStatus.None)
+        {
+            return S.OwnerTokenHash == hash
+                ? ToInfo()
+                : throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"Session '{SessionId}' already exists with another owner.");
+        }
+
+        // The owner index is idempotent, so registering before persisting leaves nothing behind on a retry.
+        await GrainFactory.GetGrain<IOwnerGrain>(hash).AddSessionAsync(SessionId);
+        var now = _time.GetUtcNow();
+        await _state.MutateAsync(s =>
+        {
+            s.Status = SessionStatus.Active;
+            s.OwnerTokenHash = hash;
+            s.Metadata = request.Metadata?.ToDictionary() ?? [];
+            s.CreatedAt = now;
+            s.LastHeartbeatAt = now;
+        });
+        await this.RegisterOrUpdateReminder(LeaseReminder, ReminderPeriod, ReminderPeriod);
+        StartLeaseTimer();
+        LogCreated(SessionId);
+        return ToInfo();
+    }
+
+    public async Task<SessionInfo> HeartbeatAsync(string ownerToken)
+    {
+        await EnsureActiveOwnerAsync(ownerToken);
+        var now = _time.GetUtcNow();
+        await _state.MutateAsync(s => s.LastHeartbeatAt = now);
+        return ToInfo();
+    }
+
+    public async Task<SessionInfo> CloseAsync(string ownerToken)
+    {
+        EnsureOwner(ownerToken);
+        await EnforceLeaseAsync();
+        if (S.Status == SessionStatus.Active)
+        {
+            await EndAsync(SessionStatus.Closed);
+        }
+
+        return ToInfo();
+    }
+
+    public async Task<SessionInfo> GetAsync()
+    {
+        EnsureExists();
+        await EnforceLeaseAsync();
+        return ToInfo();
+    }
+
+    public async Task<ModelInfo> CreateModelAsync(string ownerToken, string modelId, CreateModelRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        Require.Id(modelId, nameof(modelId));
+        request.Validate();
+        await EnsureActiveOwnerAsync(ownerToken);
+        var model = GrainFactory.GetGrain<IModelGrain>(modelId);
+        if (S.ModelIds.Contains(modelId))
+        {
+            // A retry: the model checks that the arguments are the same ones.
+            return await model.InitializeAsync(SessionId, S.OwnerTokenHash, request);
+        }
+
+        var owner = GrainFactory.GetGrain<IOwnerGrain>(S.OwnerTokenHash);
+        await owner.ReserveModelAsync(modelId);
+        ModelInfo info;
+        try
+        {
+            info = await model.InitializeAsync(SessionId, S.OwnerTokenHash, request);
+        }
+        catch
+        {
+            await owner.ReleaseModelsAsync([modelId]);
+            throw;
+        }
+
+        var now = _time.GetUtcNow();
+        await _state.MutateAsync(s =>
+        {
+            s.ModelIds.Add(modelId);
+            s.LastHeartbeatAt = now;
+        });
+        return info;
+    }
+
+    public async Task<IReadOnlyList<ModelInfo>> ListModelsAsync()
+    {
+        EnsureExists();
+        await EnforceLeaseAsync();
+        return await Task.WhenAll(S.ModelIds.Select(id => GrainFactory.GetGrain<IModelGrain>(id).GetAsync()));
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) => EnforceLeaseAsync();
+
+    private TimeSpan ReminderPeriod => _options.IdleTimeout > MinReminderPeriod ? _options.IdleTimeout : MinReminderPeriod;
+
+    private void StartLeaseTimer()
+    {
+        _leaseTimer ??= this.RegisterGrainTimer(
+            static (grain, _) => grain.EnforceLeaseAsync(),
+            this,
+            new GrainTimerCreationOptions(_options.ExpiryCheckPeriod, _options.ExpiryCheckPeriod) { KeepAlive = true });
+    }
+
+    /// <summary>Expires the session if its lease ran out, and finishes any release a crash interrupted.</summary>
+    private async Task EnforceLeaseAsync()
+    {
+        if (S.Status == SessionStatus.Active && _time.GetUtcNow() >= S.LastHeartbeatAt + _options.IdleTimeout)
+        {
+            LogExpired(SessionId, S.LastHeartbeatAt);
+            await EndAsync(SessionStatus.Expired);
+        }
+        else if (S.Status != SessionStatus.Active && S.PendingReleases.Count > 0)
+        {
+            await ReleasePendingAsync();
+        }
+    }
+
+    private async Task EndAsync(SessionStatus status)
+    {
+        await _state.MutateAsync(s =>
+        {
+            s.Status = status;
+            s.PendingReleases = [.. s.ModelIds];
+        });
+        await ReleasePendingAsync();
+    }
+
+    private async Task ReleasePendingAsync()
+    {
+        var pending = S.PendingReleases.ToList();
+        await Task.WhenAll(pending.Select(id => GrainFactory.GetGrain<IModelGrain>(id).ReleaseAsync()));
+        await GrainFactory.GetGrain<IOwnerGrain>(S.OwnerTokenHash).ReleaseModelsAsync(pending);
+        await _state.MutateAsync(s => s.PendingReleases.Clear());
+        _leaseTimer?.Dispose();
+        _leaseTimer = null;
+        var reminder = await this.GetReminder(LeaseReminder);
+        if (reminder is not null)
+        {
+            await this.UnregisterReminder(reminder);
+        }
+
+        LogEnded(SessionId, S.Status, pending.Count);
+    }
+
+    private void EnsureExists()
+    {
+        if (S.Status == SessionStatus.None)
+        {
+            throw CoordinatorException.NotFound("Session", SessionId);
+        }
+
+        Activity.Current?.SetTag(CoordinatorTelemetry.SessionId, SessionId);
+    }
+
+    private void EnsureOwner(string ownerToken)
+    {
+        EnsureExists();
+        Require.Id(ownerToken, nameof(ownerToken));
+        if (OwnerTokens.Hash(ownerToken) != S.OwnerTokenHash)
+        {
+            throw new CoordinatorException(CoordinatorErrorCode.Unauthorized, $"The owner token does not match session '{SessionId}'.");
+        }
+    }
+
+    private async Task EnsureActiveOwnerAsync(string ownerToken)
+    {
+        EnsureOwner(ownerToken);
+        await EnforceLeaseAsync();
+        if (S.Status != SessionStatus.Active)
+        {
+            throw new CoordinatorException(CoordinatorErrorCode.SessionEnded, $"Session '{SessionId}' is {S.Status.ToString().ToLowerInvariant()}.");
+        }
+    }
+
+    private SessionInfo ToInfo() => new(
+        SessionId, S.Status, S.Metadata.AsReadOnly(), S.CreatedAt, S.LastHeartbeatAt, S.LastHeartbeatAt + _options.IdleTimeout, [.. S.ModelIds]);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created")]
+    private partial void LogCreated(string sessionId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} expired (last heartbeat {LastHeartbeatAt:o})")]
+    private partial void LogExpired(string sessionId, DateTimeOffset lastHeartbeatAt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} ended as {Status}; released {ModelCount} model(s)")]
+    private partial void LogEnded(string sessionId, SessionStatus status, int modelCount);
+}

@@ -1,0 +1,102 @@
+using Coordinator.Contracts.Configuration;
+using Coordinator.Contracts.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Coordinator.ServiceDefaults.Telemetry;
+
+/// <summary>Telemetry and health wiring shared by every Coordinator executable.</summary>
+public static class ServiceDefaultsExtensions
+{
+    /// <summary>Health check tag: the process is up (liveness).</summary>
+    public const string LiveTag = "live";
+
+    /// <summary>Health check tag: the node can serve requests (readiness).</summary>
+    public const string ReadyTag = "ready";
+
+    /// <summary>
+    /// Traces (Coordinator and Orleans sources), metrics (Coordinator, Orleans, .NET runtime) with OTLP export when
+    /// configured and a Prometheus scrape endpoint, and a liveness health check.
+    /// </summary>
+    public static IHostApplicationBuilder AddCoordinatorServiceDefaults(this IHostApplicationBuilder builder, TelemetryOptions telemetry, string serviceName, string nodeId)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(telemetry);
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: nodeId))
+            .WithTracing(t =>
+            {
+                t.AddSource(CoordinatorTelemetry.SourceName).AddSource([.. CoordinatorTelemetry.OrleansSourceNames]);
+                if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
+                {
+                    t.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
+                }
+            })
+            .WithMetrics(m =>
+            {
+                m.AddMeter(CoordinatorTelemetry.SourceName, "Microsoft.Orleans").AddRuntimeInstrumentation();
+                if (telemetry.PrometheusEnabled)
+                {
+                    m.AddPrometheusExporter();
+                }
+
+                if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
+                {
+                    m.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
+                }
+            });
+        builder.Services.AddHealthChecks().AddCheck("process", () => HealthCheckResult.Healthy(), [LiveTag]);
+        return builder;
+    }
+
+    /// <summary>
+    /// Single-line console logs. Orleans and ASP.NET Core log at Warning and above unless the <c>Logging</c>
+    /// section says otherwise, so the Coordinator's own lines stay readable.
+    /// </summary>
+    public static IHostApplicationBuilder AddCoordinatorLogging(this IHostApplicationBuilder builder, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configuration);
+        builder.Logging.AddFilter("Orleans", LogLevel.Warning).AddFilter("Microsoft", LogLevel.Warning);
+        builder.Logging.AddConfiguration(configuration.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        });
+        return builder;
+    }
+
+    /// <summary>Maps <c>/health</c> (every check), <c>/health/live</c>, <c>/health/ready</c> and, if enabled, <c>/metrics</c>.</summary>
+    public static WebApplication MapCoordinatorDefaultEndpoints(this WebApplication app, TelemetryOptions telemetry)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(telemetry);
+        app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = WriteReportAsync });
+        app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = c => c.Tags.Contains(LiveTag), ResponseWriter = WriteReportAsync });
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = c => c.Tags.Contains(ReadyTag), ResponseWriter = WriteReportAsync });
+        if (telemetry.PrometheusEnabled)
+        {
+            app.MapPrometheusScrapingEndpoint("/metrics");
+        }
+
+        return app;
+    }
+
+    /// <summary>A small JSON body: overall status and each check's status and description.</summary>
+    private static Task WriteReportAsync(HttpContext context, HealthReport report) =>
+        context.Response.WriteAsJsonAsync(new
+        {
+            status = report.Status.ToString(),
+            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+        });
+}

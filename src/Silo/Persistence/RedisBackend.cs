@@ -1,0 +1,26 @@
+using Coordinator.Contracts.Configuration;
+using Coordinator.ServiceDefaults.Configuration;
+using StackExchange.Redis;
+
+namespace Coordinator.Silo.Persistence;
+
+/// <summary>Opens the silo's own Redis connection (health checks, drift check, clear-persistence).</summary>
+internal static class RedisBackend
+{
+    /// <summary>Connects, or throws <see cref="InvalidOperationException"/> naming the (redacted) endpoint.</summary>
+    public static async Task<IConnectionMultiplexer> ConnectAsync(PersistenceOptions options)
+    {
+        var config = ConfigurationOptions.Parse(options.RedisConnectionString!);
+        config.AbortOnConnectFail = true;
+        config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5000);
+        try
+        {
+            return await ConnectionMultiplexer.ConnectAsync(config);
+        }
+        catch (RedisConnectionException ex)
+        {
+            throw new InvalidOperationException(
+                $"Cannot reach Redis at {Redaction.RedactConnectionString(options.RedisConnectionString!)} ({PersistenceOptions.SectionName}:RedisConnectionString): {ex.Message}", ex);
+        }
+    }
+}

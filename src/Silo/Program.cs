@@ -1,0 +1,3 @@
+using Coordinator.Silo.Cli;
+
+return await SiloCommandLine.InvokeAsync(args, Console.Out, Console.Error, Console.In);
