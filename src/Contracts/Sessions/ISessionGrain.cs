@@ -39,8 +39,8 @@ public interface IOwnerGrain : IGrainWithStringKey
     /// <summary>Lists the session ids of this owner, newest last.</summary>
     Task<IReadOnlyList<string>> ListSessionsAsync();
 
-    /// <summary>Counts a model against the owner's limit; idempotent per model id.</summary>
-    Task ReserveModelAsync(string modelId);
+    /// <summary>Counts a model against the owner's limit; returns false if it was already counted.</summary>
+    Task<bool> ReserveModelAsync(string modelId);
 
     /// <summary>Stops counting the given models; unknown ids are ignored.</summary>
     Task ReleaseModelsAsync(IReadOnlyList<string> modelIds);

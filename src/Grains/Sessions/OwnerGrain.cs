@@ -28,11 +28,11 @@ internal sealed class OwnerGrain(
 
     public Task<IReadOnlyList<string>> ListSessionsAsync() => Task.FromResult<IReadOnlyList<string>>([.. state.State.SessionIds]);
 
-    public async Task ReserveModelAsync(string modelId)
+    public async Task<bool> ReserveModelAsync(string modelId)
     {
         if (state.State.LiveModelIds.Contains(modelId))
         {
-            return;
+            return false;
         }
 
         var limit = options.Value.MaxModelsPerToken;
@@ -44,6 +44,7 @@ internal sealed class OwnerGrain(
         }
 
         await state.MutateAsync(s => s.LiveModelIds.Add(modelId));
+        return true;
     }
 
     public async Task ReleaseModelsAsync(IReadOnlyList<string> modelIds)

@@ -134,14 +134,15 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         }
 
         var owner = GrainFactory.GetGrain<IOwnerGrain>(S.OwnerTokenHash);
-        await owner.ReserveModelAsync(modelId);
+        var reserved = await owner.ReserveModelAsync(modelId);
         ModelInfo info;
         try
         {
             info = await model.InitializeAsync(SessionId, S.OwnerTokenHash, request);
         }
-        catch
+        catch when (reserved)
         {
+            // Give back only what this call took: the id may be counted for the session that really owns it.
             await owner.ReleaseModelsAsync([modelId]);
             throw;
         }

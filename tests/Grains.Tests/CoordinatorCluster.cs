@@ -1,0 +1,72 @@
+using Coordinator.Contracts.Client;
+using Coordinator.Contracts.Configuration;
+using Coordinator.Grains.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.TestingHost;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Coordinator.Grains.Tests;
+
+/// <summary>
+/// An in-process cluster of real silos running the Coordinator grains, with the grains' clock replaced by a
+/// <see cref="FakeTimeProvider"/> shared by every silo so leases and heartbeats move only when a test says so.
+/// </summary>
+public sealed class CoordinatorCluster : IAsyncDisposable
+{
+    public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
+    public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(30);
+
+    private CoordinatorCluster(InProcessTestCluster cluster, FakeTimeProvider time)
+    {
+        Cluster = cluster;
+        Time = time;
+        Client = new CoordinatorClient(cluster.Client);
+    }
+
+    public InProcessTestCluster Cluster { get; }
+
+    public FakeTimeProvider Time { get; }
+
+    public CoordinatorClient Client { get; }
+
+    public IGrainFactory Grains => Cluster.Client;
+
+    public static async Task<CoordinatorCluster> StartAsync(short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000)
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Sessions:IdleTimeout"] = IdleTimeout.ToString(),
+            ["Sessions:ExpiryCheckPeriod"] = "00:01:00",
+            ["Sessions:MaxModelsPerToken"] = maxModelsPerToken.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Replicas:HeartbeatTimeout"] = HeartbeatTimeout.ToString(),
+            ["Replicas:LivenessCheckPeriod"] = "00:00:30",
+        }).Build();
+        var builder = new InProcessTestClusterBuilder(silos);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.Services.AddKeyedSingleton<TimeProvider>(CoordinatorTime.ServiceKey, time);
+            silo.AddCoordinatorGrains(configuration);
+            silo.UseCoordinatorPersistence(persistence ?? new PersistenceOptions());
+        });
+        builder.ConfigureClient(client => client.AddActivityPropagation());
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return new CoordinatorCluster(cluster, time);
+    }
+
+    public async ValueTask DisposeAsync() => await Cluster.DisposeAsync();
+}
+
+/// <summary>One cluster of two silos on memory storage, shared by the tests of a class.</summary>
+public sealed class TwoSiloClusterFixture : IAsyncLifetime
+{
+    public CoordinatorCluster Cluster { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Cluster = await CoordinatorCluster.StartAsync(2);
+
+    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+}
