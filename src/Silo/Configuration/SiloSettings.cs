@@ -29,7 +29,9 @@ internal sealed class SiloSettings
         string? configFile, IReadOnlyDictionary<string, string?> overrides, IDictionary<string, string?>? environment = null)
     {
         var configuration = ConfigurationLoader.Load(configFile, overrides, environment);
-        return (SettingsBinder.Bind<SiloSettings>(configuration, Validators), configuration);
+        var settings = SettingsBinder.Bind<SiloSettings>(configuration, Validators);
+        settings.Persistence.Provider = settings.Persistence.EffectiveProvider;
+        return (settings, configuration);
     }
 
     /// <summary>The silo, gateway and HTTP ports of one process must differ.</summary>

@@ -1,0 +1,45 @@
+using System.Net;
+using Coordinator.Contracts.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using StackExchange.Redis;
+
+namespace Coordinator.ServiceDefaults.Hosting;
+
+/// <summary>Connects a process to a Coordinator cluster as an Orleans client.</summary>
+public static class CoordinatorClientHostingExtensions
+{
+    /// <summary>
+    /// Adds an Orleans client for the cluster described by <paramref name="cluster"/>: through Redis membership when
+    /// <paramref name="persistence"/> is Redis, otherwise to the embedded silo's gateway on this machine. Trace context is
+    /// propagated on every call, and <see cref="Contracts.Client.CoordinatorClient"/> is registered.
+    /// </summary>
+    public static IHostApplicationBuilder AddCoordinatorClusterClient(this IHostApplicationBuilder builder, CoordinatorClusterOptions cluster, PersistenceOptions persistence)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(persistence);
+        builder.UseOrleansClient(client =>
+        {
+            if (persistence.EffectiveProvider == PersistenceProvider.Redis)
+            {
+                var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+                client.UseRedisClustering(o => o.ConfigurationOptions = redis);
+            }
+            else
+            {
+                client.UseStaticClustering(new IPEndPoint(IPAddress.Parse(cluster.AdvertisedAddress), cluster.GatewayPort));
+            }
+
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            client.AddActivityPropagation();
+        });
+        builder.Services.AddCoordinatorClient();
+        return builder;
+    }
+}
