@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using Coordinator.Benchmarks;
+using Coordinator.Contracts.Client;
+using Coordinator.Contracts.Configuration;
+using Coordinator.Contracts.Replicas;
+using Coordinator.Contracts.Training;
+using Coordinator.ServiceDefaults.Hosting;
+using Coordinator.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+// Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
+// stops by itself: a bounded number of calls per measurement.
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick]
+var quick = args.Contains("--quick");
+var calls = quick ? 2_000 : 20_000;
+var startups = quick ? 2 : 5;
+var siloDll = Path.Combine(AppContext.BaseDirectory, "Coordinator.Silo.dll");
+
+Console.WriteLine($"Coordinator benchmarks ({Environment.ProcessorCount} cores, {(quick ? "quick" : "full")} run)");
+Console.WriteLine();
+
+// 1. Silo start-up on the embedded default: process start until /health/ready answers 200.
+var startupMs = new List<double>();
+for (var i = 0; i < startups; i++)
+{
+    var (http, silo, gateway) = (FreePorts.Next(), FreePorts.Next(), FreePorts.Next());
+    var clock = Stopwatch.StartNew();
+    await using var process = ChildProcess.StartDotnet(siloDll, ["--http-port", $"{http}", "--silo-port", $"{silo}", "--gateway-port", $"{gateway}"]);
+    await process.WaitUntilHealthyAsync($"http://127.0.0.1:{http}/health/ready", TimeSpan.FromSeconds(60));
+    startupMs.Add(clock.Elapsed.TotalMilliseconds);
+    await process.InterruptAsync(TimeSpan.FromSeconds(30));
+}
+
+startupMs.Sort();
+Console.WriteLine($"Silo start-up (embedded default, process start -> /health/ready): median {startupMs[startupMs.Count / 2]:F0} ms, min {startupMs[0]:F0} ms, max {startupMs[^1]:F0} ms over {startups} starts");
+Console.WriteLine();
+
+// 2. Grain calls from one client process to one embedded silo process.
+var cluster = new CoordinatorClusterOptions { SiloPort = FreePorts.Next(), GatewayPort = FreePorts.Next() };
+var httpPort = FreePorts.Next();
+await using var server = ChildProcess.StartDotnet(
+    siloDll,
+    ["--http-port", $"{httpPort}", "--silo-port", $"{cluster.SiloPort}", "--gateway-port", $"{cluster.GatewayPort}"],
+    new Dictionary<string, string> { ["COORDINATOR_Sessions__MaxModelsPerToken"] = "1000" });
+await server.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(60));
+
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.SetMinimumLevel(LogLevel.Warning);
+builder.AddCoordinatorClusterClient(cluster, new PersistenceOptions());
+using var host = builder.Build();
+await host.StartAsync();
+var client = host.Services.GetRequiredService<CoordinatorClient>();
+
+const string Token = "bench-token";
+const string BaseModel = "bench-base";
+var sessions = await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => client.OpenSessionAsync(Token)));
+var replicas = Enumerable.Range(0, 8).Select(i => $"bench-replica-{i}").ToArray();
+foreach (var replica in replicas)
+{
+    await client.RegisterReplicaAsync(replica, new RegisterReplicaRequest(BaseModel, 64, new DeviceDescription("cpu", "bench", 0)));
+}
+
+// Placement needs models: one per call, spread over the sessions, each unloaded again after being placed.
+var models = await Task.WhenAll(Enumerable.Range(0, 512).Select(i =>
+    client.CreateModelAsync(sessions[i % sessions.Length].SessionId, Token, BaseModel, new LoraConfig(8, 16, ["qkv"], i))));
+
+async Task PlaceAndUnload(int i)
+{
+    var id = models[i % models.Length].ModelId;
+    await client.PlaceModelAsync(id);
+    await client.UnloadModelAsync(id);
+}
+
+// Warm-up, not reported.
+await LatencyRecorder.MeasureAsync("warm-up", 2_000, 16, i => client.HeartbeatSessionAsync(sessions[i % sessions.Length].SessionId, Token));
+await LatencyRecorder.MeasureAsync("warm-up", 512, 16, PlaceAndUnload);
+
+var results = new List<LatencyRecorder.Result>();
+foreach (var concurrency in new[] { 1, 32 })
+{
+    results.Add(await LatencyRecorder.MeasureAsync("session heartbeat", calls, concurrency, i => client.HeartbeatSessionAsync(sessions[i % sessions.Length].SessionId, Token)));
+    results.Add(await LatencyRecorder.MeasureAsync("replica heartbeat", calls, concurrency, i => client.ReplicaHeartbeatAsync(replicas[i % replicas.Length])));
+    results.Add(await LatencyRecorder.MeasureAsync("placement (place + unload)", calls / 4, Math.Min(concurrency, models.Length), PlaceAndUnload));
+}
+
+Console.WriteLine("Grain calls from one client process to one embedded silo process (memory storage, loopback):");
+foreach (var result in results)
+{
+    Console.WriteLine("  " + result);
+}
+
+await host.StopAsync();
+await server.InterruptAsync(TimeSpan.FromSeconds(30));
