@@ -34,14 +34,11 @@ public sealed class ReplicaState
 /// <summary>One trainer replica: registration, heartbeats, draining and death.</summary>
 internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
 {
-    private const string LivenessReminder = "replica-liveness";
-    private static readonly TimeSpan MinReminderPeriod = TimeSpan.FromMinutes(1);
-
     private readonly IPersistentState<ReplicaState> _state;
     private readonly TimeProvider _time;
     private readonly ReplicaOptions _options;
     private readonly ILogger<ReplicaGrain> _logger;
-    private IGrainTimer? _livenessTimer;
+    private readonly GrainWatchdog _liveness;
 
     public ReplicaGrain(
         [PersistentState("replica", PersistenceSchema.StorageName)] IPersistentState<ReplicaState> state,
@@ -53,6 +50,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
         _time = time;
         _options = options.Value;
         _logger = logger;
+        _liveness = new GrainWatchdog(this, "replica-liveness", _options.LivenessCheckPeriod, _options.HeartbeatTimeout, EnforceLivenessAsync);
     }
 
     private string ReplicaId => this.GetPrimaryKeyString();
@@ -63,15 +61,8 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
 
     private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(S.BaseModel);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        if (IsUp || S.SlotsPendingRemoval || S.PendingLostModels.Count > 0)
-        {
-            StartLivenessTimer();
-        }
-
-        return Task.CompletedTask;
-    }
+    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
+        IsUp || S.SlotsPendingRemoval || S.PendingLostModels.Count > 0 ? _liveness.StartAsync(persist: false) : Task.CompletedTask;
 
     public async Task<ReplicaInfo> RegisterAsync(RegisterReplicaRequest request)
     {
@@ -99,8 +90,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
             s.Endpoint = request.Endpoint;
             s.LastHeartbeatAt = now;
         });
-        await this.RegisterOrUpdateReminder(LivenessReminder, ReminderPeriod, ReminderPeriod);
-        StartLivenessTimer();
+        await _liveness.StartAsync(persist: true);
         LogRegistered(ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!.Kind);
         return ToInfo();
     }
@@ -154,16 +144,6 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => EnforceLivenessAsync();
 
-    private TimeSpan ReminderPeriod => _options.HeartbeatTimeout > MinReminderPeriod ? _options.HeartbeatTimeout : MinReminderPeriod;
-
-    private void StartLivenessTimer()
-    {
-        _livenessTimer ??= this.RegisterGrainTimer(
-            static (grain, _) => grain.EnforceLivenessAsync(),
-            this,
-            new GrainTimerCreationOptions(_options.LivenessCheckPeriod, _options.LivenessCheckPeriod) { KeepAlive = true });
-    }
-
     /// <summary>Declares the replica dead when its heartbeat is overdue, and finishes a release a crash interrupted.</summary>
     private async Task EnforceLivenessAsync()
     {
@@ -210,13 +190,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
         var lost = S.PendingLostModels.ToList();
         await Task.WhenAll(lost.Select(id => GrainFactory.GetGrain<IModelGrain>(id).OnReplicaLostAsync(ReplicaId)));
         await _state.MutateAsync(s => s.PendingLostModels.Clear());
-        _livenessTimer?.Dispose();
-        _livenessTimer = null;
-        var reminder = await this.GetReminder(LivenessReminder);
-        if (reminder is not null)
-        {
-            await this.UnregisterReminder(reminder);
-        }
+        await _liveness.StopAsync();
 
         LogReleased(ReplicaId, S.Status, lost.Count);
     }

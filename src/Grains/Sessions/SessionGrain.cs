@@ -29,14 +29,11 @@ public sealed class SessionState
 /// <summary>A client's lease; owns its models and releases them on close or expiry.</summary>
 internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 {
-    private const string LeaseReminder = "session-lease";
-    private static readonly TimeSpan MinReminderPeriod = TimeSpan.FromMinutes(1);
-
     private readonly IPersistentState<SessionState> _state;
     private readonly TimeProvider _time;
     private readonly CoordinatorSessionOptions _options;
     private readonly ILogger<SessionGrain> _logger;
-    private IGrainTimer? _leaseTimer;
+    private readonly GrainWatchdog _lease;
 
     public SessionGrain(
         [PersistentState("session", PersistenceSchema.StorageName)] IPersistentState<SessionState> state,
@@ -48,21 +45,15 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         _time = time;
         _options = options.Value;
         _logger = logger;
+        _lease = new GrainWatchdog(this, "session-lease", _options.ExpiryCheckPeriod, _options.IdleTimeout, EnforceLeaseAsync);
     }
 
     private string SessionId => this.GetPrimaryKeyString();
 
     private SessionState S => _state.State;
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        if (S.Status == SessionStatus.Active || S.PendingReleases.Count > 0)
-        {
-            StartLeaseTimer();
-        }
-
-        return Task.CompletedTask;
-    }
+    public override Task OnActivateAsync(CancellationToken cancellationToken) =>
+        S.Status == SessionStatus.Active || S.PendingReleases.Count > 0 ? _lease.StartAsync(persist: false) : Task.CompletedTask;
 
     public async Task<SessionInfo> CreateAsync(CreateSessionRequest request)
     {
@@ -87,8 +78,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
             s.CreatedAt = now;
             s.LastHeartbeatAt = now;
         });
-        await this.RegisterOrUpdateReminder(LeaseReminder, ReminderPeriod, ReminderPeriod);
-        StartLeaseTimer();
+        await _lease.StartAsync(persist: true);
         LogCreated(SessionId);
         return ToInfo();
     }
@@ -165,16 +155,6 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => EnforceLeaseAsync();
 
-    private TimeSpan ReminderPeriod => _options.IdleTimeout > MinReminderPeriod ? _options.IdleTimeout : MinReminderPeriod;
-
-    private void StartLeaseTimer()
-    {
-        _leaseTimer ??= this.RegisterGrainTimer(
-            static (grain, _) => grain.EnforceLeaseAsync(),
-            this,
-            new GrainTimerCreationOptions(_options.ExpiryCheckPeriod, _options.ExpiryCheckPeriod) { KeepAlive = true });
-    }
-
     /// <summary>Expires the session if its lease ran out, and finishes any release a crash interrupted.</summary>
     private async Task EnforceLeaseAsync()
     {
@@ -205,13 +185,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         await Task.WhenAll(pending.Select(id => GrainFactory.GetGrain<IModelGrain>(id).ReleaseAsync()));
         await GrainFactory.GetGrain<IOwnerGrain>(S.OwnerTokenHash).ReleaseModelsAsync(pending);
         await _state.MutateAsync(s => s.PendingReleases.Clear());
-        _leaseTimer?.Dispose();
-        _leaseTimer = null;
-        var reminder = await this.GetReminder(LeaseReminder);
-        if (reminder is not null)
-        {
-            await this.UnregisterReminder(reminder);
-        }
+        await _lease.StopAsync();
 
         LogEnded(SessionId, S.Status, pending.Count);
     }
