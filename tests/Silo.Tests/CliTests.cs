@@ -59,6 +59,17 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task A_port_in_use_is_named_and_the_silo_exits_non_zero()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var http = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var (exit, _, stderr) = await SiloCli.RunAsync("run", "--http-port", http, "--silo-port", $"{FreePorts.Next()}", "--gateway-port", $"{FreePorts.Next()}");
+        Assert.Equal(6, exit);
+        Assert.Contains($"Http:Port {http}", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Clear_persistence_needs_redis()
     {
         var (exit, _, stderr) = await SiloCli.RunAsync("clear-persistence", "--yes");

@@ -17,6 +17,7 @@ internal static class ExitCodes
     public const int BackendUnavailable = 3;
     public const int DriftRefused = 4;
     public const int NotConfirmed = 5;
+    public const int StartFailed = 6;
 }
 
 /// <summary>The verbs of the silo binary: run (default), check-config, print-config, clear-persistence.</summary>
@@ -86,7 +87,17 @@ internal static class SiloCommandLine
             }
 
             await using var app = SiloHost.Build(settings, configuration, connection);
-            await SiloHost.StartAsync(app, settings, startTimestamp);
+            try
+            {
+                await SiloHost.StartAsync(app, settings, startTimestamp);
+            }
+            catch (IOException ex)
+            {
+                // Almost always a port in use; name the keys that choose the ports.
+                await stderr.WriteLineAsync($"Could not start the silo: {ex.Message} (ports: Http:Port {settings.Http.Port}, Cluster:SiloPort {settings.Cluster.SiloPort}, Cluster:GatewayPort {settings.Cluster.GatewayPort}).");
+                return ExitCodes.StartFailed;
+            }
+
             await app.WaitForShutdownAsync(CancellationToken.None);
             if (connection is not null)
             {
