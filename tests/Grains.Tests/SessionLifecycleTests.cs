@@ -64,6 +64,19 @@ public sealed class SessionLifecycleTests(TwoSiloClusterFixture fixture) : IClas
         Assert.Equal(SessionStatus.Active, (await C.Client.GetSessionAsync(session.SessionId)).Status);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("bad\nid")]
+    public async Task Malformed_ids_are_rejected_by_name_before_any_call(string id)
+    {
+        var ex = await Assert.ThrowsAsync<CoordinatorException>(() => C.Client.GetSessionAsync(id));
+        Assert.Equal(CoordinatorErrorCode.InvalidArgument, ex.Code);
+        Assert.StartsWith("sessionId ", ex.Message, StringComparison.Ordinal);
+        var ex2 = await Assert.ThrowsAsync<CoordinatorException>(() => C.Client.GetCapacityAsync(id));
+        Assert.StartsWith("baseModel ", ex2.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Unknown_session_is_not_found()
     {

@@ -116,7 +116,7 @@ public sealed class CoordinatorClient
 
     /// <summary>Returns the LoRA capacity of a base model across its replicas.</summary>
     public Task<CapacitySnapshot> GetCapacityAsync(string baseModel) =>
-        Traced("capacity.get", CoordinatorTelemetry.BaseModel, baseModel, () => _grains.GetGrain<ILoraCapacityGrain>(baseModel).GetSnapshotAsync());
+        Traced("capacity.get", CoordinatorTelemetry.BaseModel, baseModel, () => _grains.GetGrain<ILoraCapacityGrain>(Require.Id(baseModel, nameof(baseModel))).GetSnapshotAsync());
 
     /// <summary>Lists the base models that have had replicas.</summary>
     public Task<IReadOnlyList<string>> ListBaseModelsAsync() => _grains.GetGrain<IBaseModelIndexGrain>(0).ListAsync();
@@ -131,7 +131,6 @@ public sealed class CoordinatorClient
 
     private static async Task<T> Traced<T>(string operation, string idTag, string id, Func<Task<T>> call)
     {
-        Require.Id(id, idTag);
         using var activity = CoordinatorTelemetry.ActivitySource.StartActivity($"coordinator.{operation}", ActivityKind.Client);
         activity?.SetTag(idTag, id);
         try
