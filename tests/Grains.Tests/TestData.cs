@@ -8,7 +8,7 @@ internal static class TestData
     private static int _counter;
 
     /// <summary>A unique id per call, so tests sharing a cluster never collide.</summary>
-    public static string Id(string prefix) => $"{prefix}-{Interlocked.Increment(ref _counter)}-{Guid.NewGuid():N}"[..Math.Min(prefix.Length + 20, prefix.Length + 41)];
+    public static string Id(string prefix) => $"{prefix}-{Interlocked.Increment(ref _counter)}-{Guid.NewGuid():N}";
 
     public static LoraConfig Lora(int rank = 8) => new(rank, 16, ["qkv"], 42);
 
