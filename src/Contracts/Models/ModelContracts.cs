@@ -28,9 +28,6 @@ public sealed record CreateModelRequest(
     [property: Id(0)] string BaseModel,
     [property: Id(1)] LoraConfig Lora)
 {
-    /// <summary>LoRA target modules a base model understands.</summary>
-    public static readonly IReadOnlySet<string> KnownTargetModules = new HashSet<string>(StringComparer.Ordinal) { "qkv", "proj", "mlp_fc", "mlp_proj" };
-
     /// <summary>Throws <see cref="CoordinatorException"/> naming the first invalid field.</summary>
     public void Validate()
     {
@@ -40,25 +37,7 @@ public sealed record CreateModelRequest(
             throw CoordinatorException.InvalidArgument("Lora must be given.");
         }
 
-        Require.Positive(Lora.Rank, "Lora.Rank");
-        Require.Positive(Lora.Alpha, "Lora.Alpha");
-        if (Lora.TargetModules is null || Lora.TargetModules.Count == 0)
-        {
-            throw CoordinatorException.InvalidArgument($"Lora.TargetModules must name at least one of: {string.Join(", ", KnownTargetModules)}.");
-        }
-
-        foreach (var module in Lora.TargetModules)
-        {
-            if (!KnownTargetModules.Contains(module))
-            {
-                throw CoordinatorException.InvalidArgument($"Lora.TargetModules has unknown module '{module}'; known: {string.Join(", ", KnownTargetModules)}.");
-            }
-        }
-
-        if (Lora.TargetModules.Distinct(StringComparer.Ordinal).Count() != Lora.TargetModules.Count)
-        {
-            throw CoordinatorException.InvalidArgument("Lora.TargetModules must not repeat a module.");
-        }
+        Lora.Validate();
     }
 }
 

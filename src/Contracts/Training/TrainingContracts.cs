@@ -1,3 +1,5 @@
+using Coordinator.Contracts.Errors;
+
 namespace Coordinator.Contracts.Training;
 
 /// <summary>One training example: input token ids, the target token for each position and a per-position loss weight.</summary>
@@ -94,7 +96,43 @@ public sealed record LoraConfig(
     [property: Id(0)] int Rank,
     [property: Id(1)] double Alpha,
     [property: Id(2)] IReadOnlyList<string> TargetModules,
-    [property: Id(3)] long Seed);
+    [property: Id(3)] long Seed)
+{
+    /// <summary>LoRA target modules the base model understands.</summary>
+    public static readonly IReadOnlySet<string> KnownTargetModules = new HashSet<string>(StringComparer.Ordinal) { "qkv", "proj", "mlp_fc", "mlp_proj" };
+
+    /// <summary>Largest LoRA rank accepted.</summary>
+    public const int MaxRank = 1024;
+
+    /// <summary>Throws <see cref="CoordinatorException"/> naming the first invalid field.</summary>
+    public void Validate()
+    {
+        Require.Positive(Rank, "Lora.Rank");
+        Require.Positive(Alpha, "Lora.Alpha");
+        if (TargetModules is null || TargetModules.Count == 0)
+        {
+            throw CoordinatorException.InvalidArgument($"Lora.TargetModules must name at least one of: {string.Join(", ", KnownTargetModules)}.");
+        }
+
+        foreach (var module in TargetModules)
+        {
+            if (!KnownTargetModules.Contains(module))
+            {
+                throw CoordinatorException.InvalidArgument($"Lora.TargetModules has unknown module '{module}'; known: {string.Join(", ", KnownTargetModules)}.");
+            }
+        }
+
+        if (TargetModules.Distinct(StringComparer.Ordinal).Count() != TargetModules.Count)
+        {
+            throw CoordinatorException.InvalidArgument("Lora.TargetModules must not repeat a module.");
+        }
+
+        if (Rank > MaxRank)
+        {
+            throw CoordinatorException.InvalidArgument($"Lora.Rank must be at most {MaxRank} (got {Rank}).");
+        }
+    }
+}
 
 /// <summary>Shape of the byte-level decoder-only transformer used as a base model.</summary>
 [GenerateSerializer, Immutable]

@@ -1,0 +1,56 @@
+using Orleans.Placement;
+using Coordinator.Contracts.Replicas;
+using Coordinator.Contracts.Training;
+
+namespace Coordinator.Contracts.Trainers;
+
+/// <summary>
+/// The trainer side of one replica (key: replica id). It lives only on the trainer host whose silo name is the
+/// replica id (see <see cref="TrainerPlacementAttribute"/>), so a call reaches the process that holds the adapters,
+/// and fails fast once that process has left the cluster. Model grains call it; user code goes through the model.
+/// </summary>
+public interface ITrainerGrain : IGrainWithStringKey
+{
+    /// <summary>Describes the trainer: base model, device, loaded adapters.</summary>
+    Task<TrainerDescription> DescribeAsync();
+
+    /// <summary>Creates a fresh adapter (weights from <see cref="LoraConfig.Seed"/>) under <paramref name="adapterKey"/>; a no-op if it exists with the same config.</summary>
+    Task<TrainerDescription> LoadAdapterAsync(string adapterKey, LoraConfig lora);
+
+    /// <summary>Runs one operation on an adapter on the trainer's device thread.</summary>
+    [ResponseTimeout("00:10:00")]
+    Task<OperationOutput> ExecuteAsync(string adapterKey, TrainingOperation operation);
+
+    /// <summary>Frees an adapter; a no-op if it is not loaded.</summary>
+    Task UnloadAdapterAsync(string adapterKey);
+}
+
+/// <summary>What a trainer holds.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TrainerDescription(
+    [property: Id(0)] string ReplicaId,
+    [property: Id(1)] string BaseModel,
+    [property: Id(2)] BaseModelSpec Spec,
+    [property: Id(3)] string BaseModelFingerprint,
+    [property: Id(4)] DeviceDescription Device,
+    [property: Id(5)] int LoraCapacity,
+    [property: Id(6)] IReadOnlyList<string> Adapters);
+
+/// <summary>Places a trainer grain on the silo whose name equals the grain's key (the replica id).</summary>
+[GenerateSerializer, Immutable]
+public sealed class TrainerPlacementStrategy : PlacementStrategy
+{
+    /// <summary>The shared instance.</summary>
+    public static readonly TrainerPlacementStrategy Instance = new();
+}
+
+/// <summary>Marks a grain class as living on the trainer host named by its key.</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = false)]
+public sealed class TrainerPlacementAttribute : PlacementAttribute
+{
+    /// <summary>Uses <see cref="TrainerPlacementStrategy"/>.</summary>
+    public TrainerPlacementAttribute()
+        : base(TrainerPlacementStrategy.Instance)
+    {
+    }
+}

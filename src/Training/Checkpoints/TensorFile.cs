@@ -1,0 +1,185 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using Coordinator.Contracts.Errors;
+
+namespace Coordinator.Training.Checkpoints;
+
+/// <summary>One named float32 array with its shape.</summary>
+internal sealed record NamedTensor(string Name, long[] Shape, float[] Data);
+
+/// <summary>The JSON header of a tensor file.</summary>
+internal sealed class TensorFileHeader
+{
+    public int FormatVersion { get; set; }
+    public string Kind { get; set; } = "";
+    public Dictionary<string, string> Metadata { get; set; } = [];
+    public List<TensorEntry> Tensors { get; set; } = [];
+}
+
+/// <summary>Where one tensor's data sits in the payload.</summary>
+internal sealed class TensorEntry
+{
+    public string Name { get; set; } = "";
+    public long[] Shape { get; set; } = [];
+    public string DType { get; set; } = "float32";
+    public long Offset { get; set; }
+    public long Length { get; set; }
+}
+
+/// <summary>
+/// The container of adapter state and base model files (docs/adapter-state-format.md): magic, a JSON header,
+/// raw little-endian float32 payload, and an XxHash64 of everything before it. Written to a temporary file and
+/// renamed, so a reader never sees half a file; read whole and verified before anything is used.
+/// </summary>
+internal static class TensorFile
+{
+    public const int FormatVersion = 1;
+    private const int MaxHeaderBytes = 16 << 20;
+    private static readonly byte[] Magic = "CRDTNSR1"u8.ToArray();
+    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
+
+    public static long Write(string path, string kind, IReadOnlyDictionary<string, string> metadata, IReadOnlyList<NamedTensor> tensors)
+    {
+        var header = new TensorFileHeader { FormatVersion = FormatVersion, Kind = kind, Metadata = new(metadata) };
+        long offset = 0;
+        foreach (var tensor in tensors)
+        {
+            var length = (long)tensor.Data.Length * sizeof(float);
+            header.Tensors.Add(new TensorEntry { Name = tensor.Name, Shape = tensor.Shape, Offset = offset, Length = length });
+            offset += length;
+        }
+
+        var headerBytes = JsonSerializer.SerializeToUtf8Bytes(header, Json);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(directory);
+        var temporary = Path.Combine(directory, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            var hash = new XxHash64();
+            using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                void Put(ReadOnlySpan<byte> bytes)
+                {
+                    hash.Append(bytes);
+                    stream.Write(bytes);
+                }
+
+                Put(Magic);
+                Span<byte> length = stackalloc byte[4];
+                BinaryPrimitives.WriteInt32LittleEndian(length, headerBytes.Length);
+                Put(length);
+                Put(headerBytes);
+                foreach (var tensor in tensors)
+                {
+                    if (!BitConverter.IsLittleEndian)
+                    {
+                        throw new PlatformNotSupportedException("Tensor files are little-endian; big-endian hosts are not supported.");
+                    }
+
+                    Put(MemoryMarshal.AsBytes(tensor.Data.AsSpan()));
+                }
+
+                stream.Write(hash.GetCurrentHash());
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temporary, path, overwrite: true);
+            return new FileInfo(path).Length;
+        }
+        finally
+        {
+            File.Delete(temporary);
+        }
+    }
+
+    /// <summary>Reads and verifies a whole file; every failure is an InvalidArgument error naming the file and what is wrong.</summary>
+    public static (TensorFileHeader Header, Dictionary<string, NamedTensor> Tensors) Read(string path, string expectedKind)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw CoordinatorException.InvalidArgument($"State file '{path}' does not exist.");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw CoordinatorException.InvalidArgument($"State file '{path}' cannot be read: {ex.Message}");
+        }
+
+        CoordinatorException Corrupt(string what) => CoordinatorException.InvalidArgument($"State file '{path}' is not a valid {expectedKind} file: {what}.");
+
+        if (bytes.Length < Magic.Length + 4 + 8 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        {
+            throw Corrupt("it does not start with the CRDTNSR1 magic");
+        }
+
+        var body = bytes.AsSpan(0, bytes.Length - 8);
+        if (!XxHash64.Hash(body).AsSpan().SequenceEqual(bytes.AsSpan(bytes.Length - 8)))
+        {
+            throw Corrupt("its checksum does not match (truncated or damaged)");
+        }
+
+        var headerLength = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(Magic.Length, 4));
+        var payloadStart = Magic.Length + 4 + headerLength;
+        if (headerLength <= 0 || headerLength > MaxHeaderBytes || payloadStart > body.Length)
+        {
+            throw Corrupt($"its header length {headerLength} is out of range");
+        }
+
+        TensorFileHeader header;
+        try
+        {
+            header = JsonSerializer.Deserialize<TensorFileHeader>(bytes.AsSpan(Magic.Length + 4, headerLength), Json)
+                ?? throw Corrupt("its header is empty");
+        }
+        catch (JsonException ex)
+        {
+            throw Corrupt($"its header is not valid JSON ({ex.Message})");
+        }
+
+        if (header.FormatVersion != FormatVersion)
+        {
+            throw Corrupt($"format version {header.FormatVersion} is not supported (this build reads {FormatVersion})");
+        }
+
+        if (header.Kind != expectedKind)
+        {
+            throw Corrupt($"it holds a '{header.Kind}'");
+        }
+
+        var payloadLength = body.Length - payloadStart;
+        var tensors = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
+        foreach (var entry in header.Tensors)
+        {
+            var elements = entry.Shape.Aggregate(1L, (a, b) => b < 0 ? -1 : a * b);
+            if (entry.DType != "float32" || elements < 0 || entry.Length != elements * sizeof(float)
+                || entry.Offset < 0 || entry.Offset + entry.Length > payloadLength)
+            {
+                throw Corrupt($"tensor '{entry.Name}' has an invalid shape, type or extent");
+            }
+
+            var data = MemoryMarshal.Cast<byte, float>(body.Slice(payloadStart + (int)entry.Offset, (int)entry.Length)).ToArray();
+            if (!tensors.TryAdd(entry.Name, new NamedTensor(entry.Name, entry.Shape, data)))
+            {
+                throw Corrupt($"tensor '{entry.Name}' appears twice");
+            }
+        }
+
+        return (header, tensors);
+    }
+
+    /// <summary>A metadata value that must be present.</summary>
+    public static string Required(this TensorFileHeader header, string key, string path) =>
+        header.Metadata.TryGetValue(key, out var value)
+            ? value
+            : throw CoordinatorException.InvalidArgument($"State file '{path}' lacks the '{key}' entry in its header.");
+
+    /// <summary>A short hex fingerprint of some text.</summary>
+    public static string Fingerprint(string text) => Convert.ToHexStringLower(XxHash64.Hash(Encoding.UTF8.GetBytes(text)));
+}
