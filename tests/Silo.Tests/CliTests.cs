@@ -1,4 +1,5 @@
 using Coordinator.TestSupport;
+using Coordinator.ServiceDefaults.Processes;
 
 namespace Coordinator.Silo.Tests;
 

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Coordinator.ServiceDefaults.Processes;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 

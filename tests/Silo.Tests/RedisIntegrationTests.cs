@@ -4,6 +4,7 @@ using Coordinator.Contracts.Sessions;
 using Coordinator.Contracts.Training;
 using Coordinator.Silo.Persistence;
 using StackExchange.Redis;
+using Coordinator.ServiceDefaults.Processes;
 
 namespace Coordinator.Silo.Tests;
 
@@ -91,7 +92,7 @@ public sealed class RedisIntegrationTests(RedisFixture fixture) : IClassFixture<
             var (exit, _, stderr) = await SiloCli.RunAsync("run", "--config", file, "--redis", fixture.Redis.ConnectionString, "--http-port", http, "--silo-port", RedisFixture.Port(), "--gateway-port", RedisFixture.Port());
             Assert.Equal(4, exit);
             Assert.Contains("ServiceId: stored 'svc-a', configured 'svc-b'", stderr, StringComparison.Ordinal);
-            Assert.True(TestSupport.FreePorts.IsFree(int.Parse(http, System.Globalization.CultureInfo.InvariantCulture)));
+            Assert.True(FreePorts.IsFree(int.Parse(http, System.Globalization.CultureInfo.InvariantCulture)));
         }
         finally
         {

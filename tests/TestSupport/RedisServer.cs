@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using StackExchange.Redis;
+using Coordinator.ServiceDefaults.Processes;
 
 namespace Coordinator.TestSupport;
 

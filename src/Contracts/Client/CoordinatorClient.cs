@@ -83,6 +83,76 @@ public sealed class CoordinatorClient
     public Task<IReadOnlyList<ModelInfo>> ListModelsAsync(string sessionId) =>
         Traced("session.list_models", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).ListModelsAsync());
 
+    /// <summary>Queues a training operation on a model and returns its ticket at once; see <see cref="IModelGrain.SubmitAsync"/>.</summary>
+    public Task<OperationTicket> SubmitAsync(string modelId, TrainingOperation operation)
+    {
+        if (operation is null)
+        {
+            throw CoordinatorException.InvalidArgument("Operation must be given.");
+        }
+
+        operation.Validate();
+        return Traced($"model.submit.{operation.Kind}", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).SubmitAsync(operation));
+    }
+
+    /// <summary>Returns an operation's status, and its result once finished.</summary>
+    public Task<OperationResult> GetOperationAsync(string modelId, string operationId) =>
+        Traced("model.operation.get", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).GetOperationAsync(Require.Id(operationId, nameof(operationId))));
+
+    /// <summary>
+    /// Waits for an operation to finish (in waits of at most <see cref="IModelGrain.MaxAwait"/>), up to
+    /// <paramref name="timeout"/> (default: no limit); returns its last status.
+    /// </summary>
+    public async Task<OperationResult> WaitAsync(OperationTicket ticket, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(ticket);
+        var model = Model(ticket.ModelId);
+        var deadline = timeout is { } t ? DateTimeOffset.UtcNow + t : DateTimeOffset.MaxValue;
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var left = deadline - DateTimeOffset.UtcNow;
+            var wait = left < IModelGrain.MaxAwait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : IModelGrain.MaxAwait;
+            var result = await model.AwaitOperationAsync(ticket.OperationId, wait).ConfigureAwait(false);
+            if (result.IsCompleted || DateTimeOffset.UtcNow >= deadline)
+            {
+                return result;
+            }
+        }
+    }
+
+    /// <summary>Submits an operation and waits for its output; a failed operation throws its <see cref="CoordinatorException"/>.</summary>
+    public async Task<OperationOutput> RunAsync(string modelId, TrainingOperation operation, CancellationToken cancellationToken = default)
+    {
+        var ticket = await SubmitAsync(modelId, operation).ConfigureAwait(false);
+        var result = await WaitAsync(ticket, null, cancellationToken).ConfigureAwait(false);
+        return result.GetOutputOrThrow();
+    }
+
+    /// <summary>Loss of a batch, no gradients.</summary>
+    public async Task<ForwardResult> ForwardAsync(string modelId, IReadOnlyList<Datum> batch, CancellationToken cancellationToken = default) =>
+        (await RunAsync(modelId, new ForwardOperation(batch), cancellationToken).ConfigureAwait(false)).Forward!;
+
+    /// <summary>Loss of a batch; its gradients are added to the model's accumulated gradients.</summary>
+    public async Task<ForwardResult> ForwardBackwardAsync(string modelId, IReadOnlyList<Datum> batch, CancellationToken cancellationToken = default) =>
+        (await RunAsync(modelId, new ForwardBackwardOperation(batch), cancellationToken).ConfigureAwait(false)).Forward!;
+
+    /// <summary>One Adam step over the accumulated gradients.</summary>
+    public async Task<OptimStepResult> OptimStepAsync(string modelId, AdamParams adam, CancellationToken cancellationToken = default) =>
+        (await RunAsync(modelId, new OptimStepOperation(adam), cancellationToken).ConfigureAwait(false)).OptimStep!;
+
+    /// <summary>Samples continuations of a prompt.</summary>
+    public async Task<SampleResult> SampleAsync(string modelId, int[] prompt, SamplingParams sampling, CancellationToken cancellationToken = default) =>
+        (await RunAsync(modelId, new SampleOperation(prompt, sampling), cancellationToken).ConfigureAwait(false)).Sample!;
+
+    /// <summary>Saves the adapter (and its optimizer state) to a path on the trainer's file system.</summary>
+    public async Task<CheckpointResult> SaveStateAsync(string modelId, string path, bool includeOptimizerState = true, CancellationToken cancellationToken = default) =>
+        (await RunAsync(modelId, new SaveStateOperation(path, includeOptimizerState), cancellationToken).ConfigureAwait(false)).Checkpoint!;
+
+    /// <summary>Loads saved adapter state; on a model that lost its replica this places it on another one first.</summary>
+    public async Task<CheckpointResult> LoadStateAsync(string modelId, string path, bool includeOptimizerState = true, CancellationToken cancellationToken = default) =>
+        (await RunAsync(modelId, new LoadStateOperation(path, includeOptimizerState), cancellationToken).ConfigureAwait(false)).Checkpoint!;
+
     /// <summary>Registers a trainer replica.</summary>
     public Task<ReplicaInfo> RegisterReplicaAsync(string replicaId, RegisterReplicaRequest request)
     {

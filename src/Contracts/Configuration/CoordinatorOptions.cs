@@ -101,6 +101,24 @@ public sealed class ReplicaOptions
     public TimeSpan LivenessCheckPeriod { get; set; } = TimeSpan.FromSeconds(5);
 }
 
+/// <summary>Training operations on models (section <c>Models</c>).</summary>
+public sealed class ModelOperationOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string SectionName = "Models";
+
+    /// <summary>How long a finished operation's result stays readable.</summary>
+    public TimeSpan ResultRetention { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Most operations one model may have queued behind the running one.</summary>
+    [Range(1, 100_000)]
+    public int MaxQueuedOperations { get; set; } = 1024;
+
+    /// <summary>Most finished results one model keeps; the oldest go first once retention allows nothing else.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxRetainedResults { get; set; } = 4096;
+}
+
 /// <summary>Traces and metrics export (section <c>Telemetry</c>).</summary>
 public sealed class TelemetryOptions
 {

@@ -19,6 +19,8 @@ public enum CoordinatorErrorCode
     NoCapacity = 7,
     /// <summary>The operation is not allowed in the entity's current state.</summary>
     InvalidState = 8,
+    /// <summary>The trainer that holds the model is unreachable or gone; its adapter state is lost unless it was saved.</summary>
+    ReplicaUnavailable = 9,
 }
 
 /// <summary>A typed, caller-facing error raised by Coordinator grains and the client facade.</summary>

@@ -1,3 +1,6 @@
+using Coordinator.Contracts.Training;
+using Orleans.Concurrency;
+
 namespace Coordinator.Contracts.Models;
 
 /// <summary>
@@ -35,4 +38,25 @@ public interface IModelGrain : IGrainWithStringKey
 
     /// <summary>Its session ended: release the slot and become <see cref="ModelStatus.Released"/>.</summary>
     Task<ModelInfo> ReleaseAsync();
+
+    /// <summary>
+    /// Queues a training operation and returns at once with its ticket. Operations of one model run one at a time in
+    /// the order this method accepted them. A created model is placed and loaded by its first operation; a model that
+    /// lost its replica accepts load_state (which places it again) and what follows it, nothing else.
+    /// </summary>
+    Task<OperationTicket> SubmitAsync(TrainingOperation operation);
+
+    /// <summary>Returns an operation's status, and its result once finished.</summary>
+    [AlwaysInterleave]
+    Task<OperationResult> GetOperationAsync(string operationId);
+
+    /// <summary>
+    /// Waits until the operation finishes or <paramref name="timeout"/> (at most <see cref="MaxAwait"/>) passes, then
+    /// returns its status. Clients wait longer by calling again.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<OperationResult> AwaitOperationAsync(string operationId, TimeSpan timeout);
+
+    /// <summary>Longest single wait of <see cref="AwaitOperationAsync"/>; below the default grain call timeout.</summary>
+    static TimeSpan MaxAwait => TimeSpan.FromSeconds(20);
 }

@@ -15,6 +15,13 @@ public interface IReplicaGrain : IGrainWithStringKey
     /// <summary>Leaves: releases every adapter placed here.</summary>
     Task<ReplicaInfo> DeregisterAsync();
 
+    /// <summary>
+    /// The cluster declared a trainer host dead (membership). If it is the host this replica registered from
+    /// (<see cref="RegisterReplicaRequest.Endpoint"/> equals <paramref name="hostEndpoint"/>), the replica is declared dead at
+    /// once and its adapters are released; otherwise (unknown replica, already down, or re-registered from a new host) a no-op.
+    /// </summary>
+    Task<ReplicaInfo?> ReportHostLostAsync(string hostEndpoint, string reason);
+
     /// <summary>Returns the replica; declares it dead first if its heartbeat is overdue.</summary>
     Task<ReplicaInfo> GetAsync();
 }

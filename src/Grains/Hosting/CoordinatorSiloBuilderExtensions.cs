@@ -1,9 +1,15 @@
 using Coordinator.Contracts.Configuration;
+using System.Net;
 using Coordinator.Contracts.Streams;
+using Coordinator.Contracts.Trainers;
+using Coordinator.Grains.Placement;
+using Coordinator.Grains.Replicas;
 using Coordinator.Grains.Storage;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
 using StackExchange.Redis;
 
 namespace Coordinator.Grains.Hosting;
@@ -21,8 +27,52 @@ public static class CoordinatorSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(configuration);
         silo.Services.AddOptions<CoordinatorSessionOptions>().Bind(configuration.GetSection(CoordinatorSessionOptions.SectionName));
         silo.Services.AddOptions<ReplicaOptions>().Bind(configuration.GetSection(ReplicaOptions.SectionName));
+        silo.Services.AddOptions<ModelOperationOptions>().Bind(configuration.GetSection(ModelOperationOptions.SectionName));
         silo.Services.TryAddKeyedSingleton(CoordinatorTime.ServiceKey, TimeProvider.System);
+        silo.Services.AddHostedService<TrainerHostWatcher>();
+        silo.AddTrainerPlacement();
         silo.AddActivityPropagation();
+        return silo;
+    }
+
+    /// <summary>
+    /// Lets this silo place trainer grains on the trainer host named by their key. Every silo of the cluster needs it,
+    /// coordinator and trainer hosts alike, because placement runs on the silo that makes the first call.
+    /// </summary>
+    public static ISiloBuilder AddTrainerPlacement(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.Services.AddPlacementDirector<TrainerPlacementStrategy, TrainerPlacementDirector>();
+        return silo;
+    }
+
+    /// <summary>
+    /// Cluster membership: Redis when persistence is Redis (any number of hosts on any machines), otherwise
+    /// development clustering on loopback, where <paramref name="primarySiloEndpoint"/> names the silo holding the
+    /// membership table (null: this silo is it). A gateway port of 0 opens no client gateway.
+    /// </summary>
+    public static ISiloBuilder UseCoordinatorClustering(
+        this ISiloBuilder silo, CoordinatorClusterOptions cluster, PersistenceOptions persistence, int gatewayPort, IPEndPoint? primarySiloEndpoint = null)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(persistence);
+        if (persistence.EffectiveProvider == PersistenceProvider.Redis)
+        {
+            var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+            silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedAddress), cluster.SiloPort, gatewayPort);
+        }
+        else
+        {
+            silo.UseLocalhostClustering(cluster.SiloPort, gatewayPort, primarySiloEndpoint, cluster.ServiceId, cluster.ClusterId);
+        }
+
         return silo;
     }
 

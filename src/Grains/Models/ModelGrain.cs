@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Coordinator.Contracts.Capacity;
+using Coordinator.Contracts.Configuration;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Telemetry;
@@ -8,6 +9,7 @@ using Coordinator.Grains.Hosting;
 using Coordinator.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Coordinator.Grains.Models;
 
@@ -36,6 +38,7 @@ public sealed class ModelState
 internal sealed partial class ModelGrain(
     [PersistentState("model", PersistenceSchema.StorageName)] IPersistentState<ModelState> state,
     [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
+    IOptions<ModelOperationOptions> operationOptions,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
     private string ModelId => this.GetPrimaryKeyString();
@@ -84,11 +87,16 @@ internal sealed partial class ModelGrain(
     public async Task<ModelInfo> PlaceAsync()
     {
         EnsureLive();
-        if (HoldsSlot)
+        if (!HoldsSlot)
         {
-            return ToInfo();
+            await PlaceCoreAsync();
         }
 
+        return ToInfo();
+    }
+
+    private async Task PlaceCoreAsync()
+    {
         // The key is derived from the next generation but the generation is only persisted with the grant, so a
         // retry after a failed write asks with the same key and gets the same slot back.
         var key = $"{ModelId}/{S.PlacementGeneration + 1}";
@@ -104,7 +112,6 @@ internal sealed partial class ModelGrain(
             s.UpdatedAt = now;
         });
         LogPlaced(ModelId, grant.ReplicaId);
-        return ToInfo();
     }
 
     public async Task<ModelInfo> MarkLoadedAsync(string replicaId)
@@ -153,8 +160,10 @@ internal sealed partial class ModelGrain(
     public async Task<ModelInfo> UnloadAsync()
     {
         EnsureExists();
+        await StopOperationsAsync("the model was unloaded");
         if (HoldsSlot)
         {
+            await UnloadFromTrainerAsync();
             await ReleaseSlotAsync(ModelStatus.Unloaded, null);
         }
 
@@ -166,6 +175,8 @@ internal sealed partial class ModelGrain(
         EnsureExists();
         if (HoldsSlot && S.ReplicaId == replicaId)
         {
+            FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"replica '{replicaId}' was lost before this operation ran");
+
             // The capacity registry already dropped the replica with its slots; only the model's view changes.
             var now = time.GetUtcNow();
             await state.MutateAsync(s =>
@@ -186,8 +197,14 @@ internal sealed partial class ModelGrain(
     public async Task<ModelInfo> ReleaseAsync()
     {
         EnsureExists();
+        await StopOperationsAsync("its session ended");
         if (S.Status != ModelStatus.Released)
         {
+            if (HoldsSlot)
+            {
+                await UnloadFromTrainerAsync();
+            }
+
             await ReleaseSlotAsync(ModelStatus.Released, null);
         }
 

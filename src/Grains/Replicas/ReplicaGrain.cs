@@ -142,6 +142,22 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
         return ToInfo();
     }
 
+    public async Task<ReplicaInfo?> ReportHostLostAsync(string hostEndpoint, string reason)
+    {
+        if (S.Status == ReplicaStatus.None)
+        {
+            return null;
+        }
+
+        if (IsUp && S.Endpoint == hostEndpoint)
+        {
+            LogHostLost(ReplicaId, reason);
+            await GoDownAsync(ReplicaStatus.Dead);
+        }
+
+        return ToInfo();
+    }
+
     public Task ReceiveReminder(string reminderName, TickStatus status) => EnforceLivenessAsync();
 
     /// <summary>Declares the replica dead when its heartbeat is overdue, and finishes a release a crash interrupted.</summary>
@@ -220,4 +236,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} is {Status}; released {ModelCount} adapter(s) for re-placement")]
     private partial void LogReleased(string replicaId, ReplicaStatus status, int modelCount);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {ReplicaId} declared dead because its trainer host left the cluster: {Reason}")]
+    private partial void LogHostLost(string replicaId, string reason);
 }

@@ -142,6 +142,30 @@ public sealed class ReplicaOptionsValidator : IValidateOptions<ReplicaOptions>
     }
 }
 
+/// <summary>Validates <see cref="ModelOperationOptions"/>.</summary>
+public sealed class ModelOperationOptionsValidator : IValidateOptions<ModelOperationOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, ModelOperationOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        const string S = ModelOperationOptions.SectionName;
+        var errors = new List<string>();
+        Rules.Period(errors, $"{S}:ResultRetention", options.ResultRetention);
+        if (options.MaxQueuedOperations < 1)
+        {
+            errors.Add($"{S}:MaxQueuedOperations: must be at least 1 (got {options.MaxQueuedOperations}).");
+        }
+
+        if (options.MaxRetainedResults < 1)
+        {
+            errors.Add($"{S}:MaxRetainedResults: must be at least 1 (got {options.MaxRetainedResults}).");
+        }
+
+        return Rules.Result(errors);
+    }
+}
+
 /// <summary>Validates <see cref="TelemetryOptions"/>.</summary>
 public sealed class TelemetryOptionsValidator : IValidateOptions<TelemetryOptions>
 {

@@ -11,6 +11,7 @@ internal sealed class SiloSettings
     public HttpEndpointOptions Http { get; init; } = new();
     public CoordinatorSessionOptions Sessions { get; init; } = new();
     public ReplicaOptions Replicas { get; init; } = new();
+    public ModelOperationOptions Models { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
 
     private static readonly IValidator[] Validators =
@@ -20,6 +21,7 @@ internal sealed class SiloSettings
         new SectionValidator<HttpEndpointOptions>(new HttpEndpointOptionsValidator()),
         new SectionValidator<CoordinatorSessionOptions>(new CoordinatorSessionOptionsValidator()),
         new SectionValidator<ReplicaOptions>(new ReplicaOptionsValidator()),
+        new SectionValidator<ModelOperationOptions>(new ModelOperationOptionsValidator()),
         new SectionValidator<TelemetryOptions>(new TelemetryOptionsValidator()),
         new DistinctPortsValidator(),
     ];

@@ -42,23 +42,7 @@ internal static partial class SiloHost
 
         builder.UseOrleans(silo =>
         {
-            var cluster = settings.Cluster;
-            if (settings.Persistence.EffectiveProvider == PersistenceProvider.Redis)
-            {
-                var redisConfig = ConfigurationOptions.Parse(settings.Persistence.RedisConnectionString!);
-                silo.UseRedisClustering(o => o.ConfigurationOptions = redisConfig);
-                silo.Configure<ClusterOptions>(o =>
-                {
-                    o.ClusterId = cluster.ClusterId;
-                    o.ServiceId = cluster.ServiceId;
-                });
-                silo.ConfigureEndpoints(IPAddress.Parse(cluster.AdvertisedAddress), cluster.SiloPort, cluster.GatewayPort);
-            }
-            else
-            {
-                silo.UseLocalhostClustering(cluster.SiloPort, cluster.GatewayPort, null, cluster.ServiceId, cluster.ClusterId);
-            }
-
+            silo.UseCoordinatorClustering(settings.Cluster, settings.Persistence, settings.Cluster.GatewayPort);
             silo.AddCoordinatorGrains(configuration);
             silo.UseCoordinatorPersistence(settings.Persistence);
             if (settings.Http.DashboardEnabled)

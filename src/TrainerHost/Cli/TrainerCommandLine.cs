@@ -1,0 +1,153 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Coordinator.Contracts.Errors;
+using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.TrainerHost.Configuration;
+using Coordinator.TrainerHost.Demo;
+using Coordinator.TrainerHost.Hosting;
+using Coordinator.Training.Engine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+
+namespace Coordinator.TrainerHost.Cli;
+
+/// <summary>Exit codes of the trainer host binary.</summary>
+internal static class ExitCodes
+{
+    public const int Ok = 0;
+    public const int Failed = 1;
+    public const int InvalidConfiguration = 2;
+    public const int StartFailed = 6;
+}
+
+/// <summary>The verbs of the trainer host: run (default), demo, check-config, print-config, save-base-model.</summary>
+internal static class TrainerCommandLine
+{
+    public static RootCommand Create(TextWriter stdout, TextWriter stderr, long startTimestamp)
+    {
+        var config = new Option<FileInfo?>("--config") { Description = "JSON configuration file.", Recursive = true };
+        var redis = new Option<string?>("--redis") { Description = "Redis connection string; selects Redis clustering (Persistence:RedisConnectionString).", Recursive = true };
+        var siloPort = new Option<int?>("--silo-port") { Description = "This trainer's silo port (Cluster:SiloPort, default 11112).", Recursive = true };
+        var clusterId = new Option<string?>("--cluster-id") { Description = "Cluster id (Cluster:ClusterId).", Recursive = true };
+        var replicaId = new Option<string?>("--replica-id") { Description = "Replica id and silo name (Trainer:ReplicaId).", Recursive = true };
+        var primarySilo = new Option<string?>("--primary-silo") { Description = "Coordinator silo endpoint with memory persistence (Trainer:PrimarySiloEndpoint).", Recursive = true };
+        var capacity = new Option<int?>("--capacity") { Description = "Adapters this replica keeps loaded (Trainer:LoraCapacity).", Recursive = true };
+        var device = new Option<string?>("--device") { Description = "auto, cpu or cuda (Trainer:Device).", Recursive = true };
+        var cpuThreads = new Option<int?>("--cpu-threads") { Description = "Torch CPU threads (Trainer:CpuThreads).", Recursive = true };
+        var stateDir = new Option<string?>("--state-dir") { Description = "Where relative state paths resolve (Trainer:StateDirectory).", Recursive = true };
+
+        (TrainerSettings, IConfiguration)? Load(ParseResult parse)
+        {
+            static string? Number(int? value) => value?.ToString(CultureInfo.InvariantCulture);
+            var overrides = new Dictionary<string, string?>
+            {
+                ["Persistence:RedisConnectionString"] = parse.GetValue(redis),
+                ["Cluster:SiloPort"] = Number(parse.GetValue(siloPort)),
+                ["Cluster:ClusterId"] = parse.GetValue(clusterId),
+                ["Trainer:ReplicaId"] = parse.GetValue(replicaId),
+                ["Trainer:PrimarySiloEndpoint"] = parse.GetValue(primarySilo),
+                ["Trainer:LoraCapacity"] = Number(parse.GetValue(capacity)),
+                ["Trainer:Device"] = parse.GetValue(device),
+                ["Trainer:CpuThreads"] = Number(parse.GetValue(cpuThreads)),
+                ["Trainer:StateDirectory"] = parse.GetValue(stateDir),
+            };
+            try
+            {
+                return TrainerSettings.Load(parse.GetValue(config)?.FullName, overrides);
+            }
+            catch (ConfigurationException ex)
+            {
+                stderr.WriteLine(ex.Message);
+                return null;
+            }
+        }
+
+        async Task<int> RunAsync(ParseResult parse, CancellationToken cancellationToken)
+        {
+            if (Load(parse) is not var (settings, configuration))
+            {
+                return ExitCodes.InvalidConfiguration;
+            }
+
+            using var host = TrainerHostBuilder.Build(settings, configuration);
+            try
+            {
+                await TrainerHostBuilder.StartAsync(host, settings, startTimestamp);
+            }
+            catch (CoordinatorException ex)
+            {
+                await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.Message}");
+                return ExitCodes.StartFailed;
+            }
+            catch (IOException ex)
+            {
+                await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.Message} (Cluster:SiloPort {settings.Cluster.SiloPort}).");
+                return ExitCodes.StartFailed;
+            }
+
+            await host.WaitForShutdownAsync(CancellationToken.None);
+            return ExitCodes.Ok;
+        }
+
+        var run = new Command("run", "Join the cluster as a trainer and serve the adapters placed here (the default verb).");
+        run.SetAction(RunAsync);
+
+        var checkConfig = new Command("check-config", "Validate the configuration and exit: 0 when valid, 2 with the offending keys otherwise.");
+        checkConfig.SetAction(parse =>
+        {
+            if (Load(parse) is null)
+            {
+                return ExitCodes.InvalidConfiguration;
+            }
+
+            stdout.WriteLine("Configuration is valid.");
+            return ExitCodes.Ok;
+        });
+
+        var printConfig = new Command("print-config", "Print the effective configuration (defaults applied, secrets redacted).");
+        printConfig.SetAction(parse =>
+        {
+            if (Load(parse) is not var (settings, _))
+            {
+                return ExitCodes.InvalidConfiguration;
+            }
+
+            stdout.WriteLine(Redaction.ToRedactedJson(settings));
+            return ExitCodes.Ok;
+        });
+
+        var output = new Option<FileInfo>("--out") { Description = "File to write.", Required = true };
+        var saveBase = new Command("save-base-model", "Build the configured base model and write it to a file that Trainer:BaseModelPath can load.") { output };
+        saveBase.SetAction(async (parse, cancellationToken) =>
+        {
+            if (Load(parse) is not var (settings, _))
+            {
+                return ExitCodes.InvalidConfiguration;
+            }
+
+            using var engine = await TrainingEngine.StartAsync(new TrainingEngineOptions { Spec = settings.Trainer.Spec, BaseModelPath = settings.Trainer.BaseModelPath, Device = "cpu" });
+            var path = parse.GetValue(output)!.FullName;
+            var bytes = await engine.SaveBaseModelAsync(path);
+            await stdout.WriteLineAsync($"Wrote base model {engine.BaseModelFingerprint} ({bytes} bytes) to {path}.");
+            return ExitCodes.Ok;
+        });
+
+        var demo = DemoCommand.Create(stdout, stderr);
+
+        var root = new RootCommand("Coordinator trainer host: trains LoRA adapters with TorchSharp for the coordinator cluster.")
+        {
+            config, redis, siloPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, checkConfig, printConfig, saveBase, demo,
+        };
+        root.SetAction(RunAsync);
+        return root;
+    }
+
+    /// <summary>Parses and runs; Ctrl-C is left to the host so the silo leaves the cluster cleanly.</summary>
+    public static Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr)
+    {
+        var start = Stopwatch.GetTimestamp();
+        var parse = Create(stdout, stderr, start).Parse(args);
+        return parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
+    }
+}

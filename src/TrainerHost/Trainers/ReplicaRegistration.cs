@@ -1,0 +1,93 @@
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Replicas;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Coordinator.TrainerHost.Trainers;
+
+/// <summary>
+/// Starts the engine, registers the replica once this silo is in the cluster, heartbeats, and deregisters on a
+/// clean stop (so its adapters are released at once). If the coordinator declared the replica dead meanwhile (a
+/// long pause), its adapters were released there: it drops them here too and registers again.
+/// </summary>
+internal sealed partial class ReplicaRegistration(
+    TrainerRuntime runtime, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ReplicaRegistration> logger) : BackgroundService
+{
+    private IReplicaGrain Replica => grains.GetGrain<IReplicaGrain>(runtime.ReplicaId);
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await runtime.StartAsync();
+        await RegisterAsync();
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken);
+        try
+        {
+            await Replica.DeregisterAsync();
+            LogDeregistered(runtime.ReplicaId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogDeregisterFailed(ex, runtime.ReplicaId);
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(runtime.Options.HeartbeatPeriod, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    await Replica.HeartbeatAsync();
+                }
+                catch (CoordinatorException ex) when (ex.Code == CoordinatorErrorCode.InvalidState)
+                {
+                    LogReregistering(runtime.ReplicaId, ex.Message);
+                    foreach (var adapter in runtime.Engine.Adapters)
+                    {
+                        await runtime.Engine.RemoveAdapterAsync(adapter);
+                    }
+
+                    await RegisterAsync();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogHeartbeatFailed(ex, runtime.ReplicaId);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task RegisterAsync()
+    {
+        var engine = runtime.Engine;
+        var request = new RegisterReplicaRequest(runtime.Options.BaseModel, runtime.Options.LoraCapacity, engine.Device, silo.SiloAddress.ToParsableString());
+        await Replica.RegisterAsync(request);
+        LogRegistered(runtime.ReplicaId, runtime.Options.BaseModel, engine.Device.Kind, engine.Device.Name, runtime.Options.LoraCapacity, engine.BaseModelFingerprint);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} registered: base model {BaseModel} ({Fingerprint}) on {DeviceKind} [{DeviceName}], {Capacity} LoRA slot(s)")]
+    private partial void LogRegistered(string replicaId, string baseModel, string deviceKind, string deviceName, int capacity, string fingerprint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} deregistered")]
+    private partial void LogDeregistered(string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {ReplicaId} could not deregister; the coordinator will declare it dead after its heartbeat timeout")]
+    private partial void LogDeregisterFailed(Exception exception, string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {ReplicaId} was declared down ({Reason}); dropping its adapters and registering again")]
+    private partial void LogReregistering(string replicaId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replica {ReplicaId} heartbeat failed; retrying next period")]
+    private partial void LogHeartbeatFailed(Exception exception, string replicaId);
+}

@@ -1,0 +1,71 @@
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Trainers;
+using Coordinator.Contracts.Training;
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
+
+namespace Coordinator.TrainerHost.Trainers;
+
+/// <summary>
+/// The trainer side of this host's replica. Reentrant: calls for different adapters queue on the engine's device
+/// thread in arrival order, and each model grain sends its own operations one at a time, in order.
+/// </summary>
+[TrainerPlacement]
+[Reentrant]
+internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain
+{
+    public Task<TrainerDescription> DescribeAsync() => Task.FromResult(Describe());
+
+    public async Task<TrainerDescription> LoadAdapterAsync(string adapterKey, LoraConfig lora)
+    {
+        Require.Id(adapterKey, nameof(adapterKey));
+        var engine = runtime.Engine;
+        var loaded = engine.Adapters;
+        if (!loaded.Contains(adapterKey) && loaded.Count >= runtime.Options.LoraCapacity)
+        {
+            throw new CoordinatorException(CoordinatorErrorCode.NoCapacity, $"Trainer '{runtime.ReplicaId}' already holds {loaded.Count} adapters (Trainer:LoraCapacity).");
+        }
+
+        await engine.CreateAdapterAsync(adapterKey, lora);
+        LogAdapterLoaded(adapterKey, runtime.ReplicaId);
+        return Describe();
+    }
+
+    public async Task<OperationOutput> ExecuteAsync(string adapterKey, TrainingOperation operation)
+    {
+        try
+        {
+            return await runtime.Engine.ExecuteAsync(adapterKey, operation);
+        }
+        catch (Exception ex) when (ex is not CoordinatorException)
+        {
+            // A torch error (out of memory, a native failure) is this operation's failure, not the caller's input:
+            // report it as such with the original message; the process and its other adapters carry on.
+            LogOperationError(ex, operation.Kind, adapterKey);
+            throw CoordinatorException.InvalidState($"Trainer '{runtime.ReplicaId}' failed {operation.Kind}: {ex.GetType().Name}: {ex.Message}");
+        }
+    }
+
+    public async Task UnloadAdapterAsync(string adapterKey)
+    {
+        if (await runtime.Engine.RemoveAdapterAsync(adapterKey))
+        {
+            LogAdapterUnloaded(adapterKey, runtime.ReplicaId);
+        }
+    }
+
+    private TrainerDescription Describe()
+    {
+        var engine = runtime.Engine;
+        return new TrainerDescription(runtime.ReplicaId, runtime.Options.BaseModel, engine.Spec, engine.BaseModelFingerprint, engine.Device, runtime.Options.LoraCapacity, engine.Adapters);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Adapter {AdapterKey} loaded on trainer {ReplicaId}")]
+    private partial void LogAdapterLoaded(string adapterKey, string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Adapter {AdapterKey} unloaded from trainer {ReplicaId}")]
+    private partial void LogAdapterUnloaded(string adapterKey, string replicaId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Kind} on adapter {AdapterKey} failed inside the trainer")]
+    private partial void LogOperationError(Exception exception, string kind, string adapterKey);
+}
