@@ -95,16 +95,36 @@ public static class CoordinatorSiloBuilderExtensions
             });
             // Pub-sub state holds Orleans' own types: keep Orleans' default serializer for it.
             silo.AddRedisGrainStorage(StreamProviders.PubSubStore, o => o.ConfigurationOptions = redis);
-            silo.UseRedisReminderService(o => o.ConfigurationOptions = redis);
         }
         else
         {
             silo.AddMemoryGrainStorage(PersistenceSchema.StorageName, o => o.GrainStorageSerializer = serializer);
             silo.AddMemoryGrainStorage(StreamProviders.PubSubStore);
+        }
+
+        silo.UseCoordinatorReminders(persistence);
+        silo.AddMemoryStreams(StreamProviders.Events);
+        return silo;
+    }
+
+    /// <summary>
+    /// The reminder service on the configured backend. Every silo of the cluster needs it, trainer hosts included:
+    /// reminders are spread over all silos in a ring, and a silo without the service drops the ones it is handed.
+    /// </summary>
+    public static ISiloBuilder UseCoordinatorReminders(this ISiloBuilder silo, PersistenceOptions persistence)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(persistence);
+        if (persistence.EffectiveProvider == PersistenceProvider.Redis)
+        {
+            var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+            silo.UseRedisReminderService(o => o.ConfigurationOptions = redis);
+        }
+        else
+        {
             silo.UseInMemoryReminderService();
         }
 
-        silo.AddMemoryStreams(StreamProviders.Events);
         return silo;
     }
 }

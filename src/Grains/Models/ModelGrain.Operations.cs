@@ -21,6 +21,9 @@ internal sealed partial class ModelGrain
     private long _sequence;
     private Task _runner = Task.CompletedTask;
 
+    /// <summary>The replica and placement the running operation was sent to.</summary>
+    private (string? ReplicaId, string? PlacementKey) _runningOn;
+
     private ModelOperationOptions Limits => operationOptions.Value;
 
     public Task<OperationTicket> SubmitAsync(TrainingOperation operation)
@@ -111,16 +114,19 @@ internal sealed partial class ModelGrain
                 record.Complete(OperationStatus.Failed, null, ex.Code, ex.Message, time.GetUtcNow());
                 if (ex.Code == CoordinatorErrorCode.ReplicaUnavailable)
                 {
-                    FailQueued(ex.Code, $"an earlier operation ({record.Ticket.OperationId}) could not reach the trainer: {ex.Message}");
+                    FailQueuedOnSamePlacement($"an earlier operation ({record.Ticket.OperationId}) could not reach the trainer: {ex.Message}");
                 }
             }
             catch (Exception ex)
             {
-                // Not an answer from the trainer: the call itself failed (host gone, timeout). Later operations depend
-                // on this one, so they are failed too rather than run against an unknown adapter state.
-                var message = $"Trainer of replica '{S.ReplicaId}' did not answer {record.Ticket.Kind}: {ex.GetType().Name}: {ex.Message}";
+                // Not an answer from the trainer: the call itself failed (host gone, timeout).
+                var message = $"Trainer of replica '{_runningOn.ReplicaId}' did not answer {record.Ticket.Kind}: {ex.GetType().Name}: {ex.Message}";
                 record.Complete(OperationStatus.Failed, null, CoordinatorErrorCode.ReplicaUnavailable, message, time.GetUtcNow());
-                FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"an earlier operation ({record.Ticket.OperationId}) failed: {message}");
+                FailQueuedOnSamePlacement($"an earlier operation ({record.Ticket.OperationId}) failed: {message}");
+            }
+            finally
+            {
+                _runningOn = default;
             }
 
             if (record.Status == OperationStatus.Failed)
@@ -143,6 +149,7 @@ internal sealed partial class ModelGrain
             await PlaceCoreAsync();
         }
 
+        _runningOn = (S.ReplicaId, S.PlacementKey);
         var trainer = GrainFactory.GetGrain<ITrainerGrain>(S.ReplicaId!);
         if (S.Status == ModelStatus.Placed)
         {
@@ -199,6 +206,19 @@ internal sealed partial class ModelGrain
         {
             // The slot is released either way; a trainer that is gone has freed the adapter with its process.
             LogTrainerUnloadFailed(ex, ModelId, S.ReplicaId!);
+        }
+    }
+
+    /// <summary>
+    /// After the trainer could not be reached, the operations queued behind depend on an adapter state that is now
+    /// unknown, so they fail too; unless the model has meanwhile been placed anew (replica lost, then load_state
+    /// submitted): those operations were submitted against the new placement.
+    /// </summary>
+    private void FailQueuedOnSamePlacement(string message)
+    {
+        if (_runningOn.PlacementKey is null || _runningOn.PlacementKey == S.PlacementKey)
+        {
+            FailQueued(CoordinatorErrorCode.ReplicaUnavailable, message);
         }
     }
 

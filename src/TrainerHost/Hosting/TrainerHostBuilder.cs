@@ -15,6 +15,11 @@ namespace Coordinator.TrainerHost.Hosting;
 /// <summary>Composes a trainer host: a silo named after its replica that hosts only the trainer grain.</summary>
 internal static partial class TrainerHostBuilder
 {
+    private static readonly HashSet<string> HostedAssemblies = new(StringComparer.Ordinal)
+    {
+        typeof(TrainerGrain).Assembly.GetName().Name!, "Orleans.Runtime", "Orleans.Reminders",
+    };
+
     public static IHost Build(TrainerSettings settings, IConfiguration configuration)
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings { ApplicationName = "Coordinator.TrainerHost" });
@@ -28,13 +33,15 @@ internal static partial class TrainerHostBuilder
         {
             silo.UseCoordinatorClustering(settings.Cluster, settings.Persistence, gatewayPort: 0, IPEndPoint.Parse(settings.Trainer.PrimarySiloEndpoint));
             silo.Configure<SiloOptions>(o => o.SiloName = settings.Trainer.ReplicaId);
-            silo.UseCoordinatorPersistence(settings.Persistence);
+            silo.UseCoordinatorReminders(settings.Persistence);
             silo.AddTrainerPlacement();
             silo.AddActivityPropagation();
 
-            // The coordinator grains' assembly is referenced for shared silo wiring only: this silo hosts none of them,
-            // so they are never placed on a process that exists to train.
-            silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.RemoveWhere(t => t.Assembly == typeof(CoordinatorSiloBuilderExtensions).Assembly));
+            // This silo hosts the trainer grain and Orleans' runtime grains only: no coordinator grain, no dashboard grain,
+            // and no storage or stream grain, which in the embedded default hold the cluster's in-memory state and must
+            // not die with a trainer process. (The reminder table grain stays resolvable, as the reminder service needs
+            // it; it is activated by the first silo at start-up and kept alive there.)
+            silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.RemoveWhere(t => !HostedAssemblies.Contains(t.Assembly.GetName().Name!)));
         });
 
         // Registered after the silo, so it starts once the silo has joined and stops before the silo leaves.

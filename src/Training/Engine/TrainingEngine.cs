@@ -330,6 +330,7 @@ public sealed class TrainingEngine : IDisposable
         if (backward)
         {
             loss.backward();
+            adapter.GradientsAccumulated();
         }
 
         return (loss.item<float>(), counted);

@@ -47,7 +47,11 @@ internal sealed class LoraAdapter : IDisposable
     /// <summary>Parameters in a fixed order: layer, then module, then A before B.</summary>
     public IReadOnlyList<(string Name, Tensor Parameter)> Parameters => _parameters;
 
-    public bool HasGradients => _parameters.Any(p => p.Parameter.grad is not null);
+    /// <summary>Whether a backward pass added gradients since the last optimizer step (zeroed gradients do not count).</summary>
+    public bool HasGradients { get; private set; }
+
+    /// <summary>Records that a backward pass added to the gradients.</summary>
+    public void GradientsAccumulated() => HasGradients = true;
 
     /// <summary>The adapter's addition to a projection's output, or null if it does not target it.</summary>
     public Tensor? Delta(Tensor input, int layer, string module) =>
@@ -102,6 +106,8 @@ internal sealed class LoraAdapter : IDisposable
         {
             parameter.grad?.zero_();
         }
+
+        HasGradients = false;
     }
 
     /// <summary>Weights, and when asked the Adam moments and step, as named arrays.</summary>

@@ -1,0 +1,190 @@
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Models;
+using Coordinator.Contracts.Training;
+using Coordinator.Training.Engine;
+using Coordinator.Training.Tasks;
+
+namespace Coordinator.TrainerHost.Tests;
+
+/// <summary>Training driven through the cluster: client -> model grain -> trainer host process.</summary>
+public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixture<TrainingCluster>
+{
+    private static readonly AdditionTask Task = new(maxOperand: 20);
+    private static readonly AdamParams Adam = new(LearningRate: 1e-2);
+
+    private async Task<List<double>> TrainAsync(string modelId, Random random, int steps)
+    {
+        var losses = new List<double>();
+        for (var i = 0; i < steps; i++)
+        {
+            losses.Add((await cluster.Client.ForwardBackwardAsync(modelId, Task.Batch(random, 16))).Loss);
+            await cluster.Client.OptimStepAsync(modelId, Adam);
+        }
+
+        return losses;
+    }
+
+    [Fact]
+    public async Task Loss_falls_by_half_in_60_steps_and_matches_the_engine_run_directly()
+    {
+        await cluster.StartTrainerAsync("loss-1", "loss");
+        var modelId = await cluster.CreateModelAsync("loss");
+        var heldOut = Task.Batch(new Random(99), 64);
+
+        var before = (await cluster.Client.ForwardAsync(modelId, heldOut)).Loss;
+        var losses = await TrainAsync(modelId, new Random(1), 60);
+        var after = (await cluster.Client.ForwardAsync(modelId, heldOut)).Loss;
+
+        Assert.True(after < before * 0.5, $"held-out loss went from {before:F3} to {after:F3}; expected below half");
+
+        // The same model, seed and batches in this process, without the cluster: the numbers must be identical.
+        using var engine = await TrainingEngine.StartAsync(new TrainingEngineOptions
+        {
+            Spec = new BaseModelSpec(2, 32, 2, 16, 256, 1234), Device = "cpu", CpuThreads = 1, StateDirectory = cluster.StateDirectory,
+        });
+        await engine.CreateAdapterAsync("direct", new LoraConfig(4, 8, ["qkv", "proj", "mlp_fc", "mlp_proj"], 1));
+        var random = new Random(1);
+        var direct = new List<double>();
+        for (var i = 0; i < 60; i++)
+        {
+            direct.Add((await engine.ForwardBackwardAsync("direct", Task.Batch(random, 16))).Loss);
+            await engine.OptimStepAsync("direct", Adam);
+        }
+
+        Assert.Equal(direct, losses);
+    }
+
+    [Fact]
+    public async Task Save_state_then_load_state_on_another_replica_continues_bit_for_bit()
+    {
+        await cluster.StartTrainerAsync("ckpt-a", "ckpt");
+        await cluster.StartTrainerAsync("ckpt-b", "ckpt");
+        var first = await cluster.CreateModelAsync("ckpt");
+        var random = new Random(21);
+        await TrainAsync(first, random, 3);
+        var atThree = await cluster.Client.SaveStateAsync(first, "ckpt-at-3.state");
+        var uninterrupted = await TrainAsync(first, random, 3);
+        await cluster.Client.SaveStateAsync(first, "ckpt-uninterrupted.state");
+
+        var second = await cluster.CreateModelAsync("ckpt");
+        var loaded = await cluster.Client.LoadStateAsync(second, atThree.Path);
+        var replay = new Random(21);
+        _ = Task.Batch(replay, 16 * 3);
+        var resumed = await TrainAsync(second, replay, 3);
+        await cluster.Client.SaveStateAsync(second, "ckpt-resumed.state");
+
+        var (a, b) = (await cluster.Client.GetModelAsync(first), await cluster.Client.GetModelAsync(second));
+        Assert.NotEqual(a.ReplicaId, b.ReplicaId);
+        Assert.Equal(3, loaded.Step);
+        Assert.Equal(6, b.StepCount);
+        Assert.Equal(uninterrupted, resumed);
+        Assert.Equal(
+            File.ReadAllBytes(Path.Combine(cluster.StateDirectory, "ckpt-uninterrupted.state")),
+            File.ReadAllBytes(Path.Combine(cluster.StateDirectory, "ckpt-resumed.state")));
+    }
+
+    [Fact]
+    public async Task Operations_from_concurrent_clients_run_one_at_a_time_in_submission_order()
+    {
+        await cluster.StartTrainerAsync("order-1", "order");
+        var modelId = await cluster.CreateModelAsync("order");
+        var barrier = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var clients = Enumerable.Range(0, 8).Select(async c =>
+        {
+            await barrier.Task;
+            var random = new Random(c);
+            var tickets = new List<OperationTicket>();
+            for (var i = 0; i < 6; i++)
+            {
+                TrainingOperation operation = i % 2 == 0 ? new ForwardBackwardOperation(Task.Batch(random, 4)) : new OptimStepOperation(Adam);
+                tickets.Add(await cluster.Client.SubmitAsync(modelId, operation));
+            }
+
+            return tickets;
+        }).ToList();
+        barrier.SetResult();
+        var submitted = (await System.Threading.Tasks.Task.WhenAll(clients)).SelectMany(t => t).ToList();
+        var results = (await System.Threading.Tasks.Task.WhenAll(submitted.Select(t => cluster.Client.WaitAsync(t, TimeSpan.FromMinutes(2)))))
+            .OrderBy(r => r.Ticket.Sequence).ToList();
+
+        Assert.Equal(Enumerable.Range(1, 48).Select(i => (long)i), results.Select(r => r.Ticket.Sequence));
+        Assert.All(results, r => Assert.True(r.IsCompleted));
+
+        // One at a time on the device: each operation started after the previous one finished.
+        var ran = results.Where(r => r.Output?.Timing is not null).Select(r => r.Output!.Timing!).ToList();
+        for (var i = 1; i < ran.Count; i++)
+        {
+            Assert.True(ran[i - 1].FinishedAt <= ran[i].StartedAt, $"operation {i} started before operation {i - 1} finished");
+        }
+
+        // In submission order: replaying the sequence predicts which optim steps had gradients and their step numbers.
+        var pendingGradients = false;
+        long expectedStep = 0;
+        foreach (var result in results)
+        {
+            if (result.Ticket.Kind == "forward_backward")
+            {
+                Assert.Equal(OperationStatus.Succeeded, result.Status);
+                pendingGradients = true;
+            }
+            else if (pendingGradients)
+            {
+                Assert.Equal(OperationStatus.Succeeded, result.Status);
+                Assert.Equal(++expectedStep, result.Output!.OptimStep!.Step);
+                pendingGradients = false;
+            }
+            else
+            {
+                Assert.Equal((OperationStatus.Failed, CoordinatorErrorCode.InvalidState), (result.Status, result.ErrorCode));
+            }
+        }
+
+        Assert.Equal(expectedStep, (await cluster.Client.GetModelAsync(modelId)).StepCount);
+    }
+
+    [Fact]
+    public async Task Bad_input_is_refused_with_a_clear_error_and_leaves_the_model_unchanged()
+    {
+        await cluster.StartTrainerAsync("bad-1", "bad");
+        var modelId = await cluster.CreateModelAsync("bad");
+        await TrainAsync(modelId, new Random(5), 1);
+        var before = await cluster.Client.SaveStateAsync(modelId, "bad-before.state");
+        var good = AdditionTask.ToDatum(1, 2);
+
+        async Task<CoordinatorException> Refused(TrainingOperation operation) =>
+            await Assert.ThrowsAsync<CoordinatorException>(() => cluster.Client.RunAsync(modelId, operation));
+
+        var outOfVocabulary = await Refused(new ForwardBackwardOperation([good with { InputTokens = [.. good.InputTokens[..^1], 300] }]));
+        Assert.Equal(CoordinatorErrorCode.InvalidArgument, outOfVocabulary.Code);
+        Assert.Contains("InputTokens", outOfVocabulary.Message, StringComparison.Ordinal);
+        Assert.Contains("300", outOfVocabulary.Message, StringComparison.Ordinal);
+
+        var tooLong = await Refused(new ForwardOperation([new Datum(new int[20], new int[20], Enumerable.Repeat(1f, 20).ToArray())]));
+        Assert.Contains("context length", tooLong.Message, StringComparison.Ordinal);
+
+        var empty = await Refused(new ForwardBackwardOperation([]));
+        Assert.Contains("at least one example", empty.Message, StringComparison.Ordinal);
+
+        var mismatched = await Refused(new ForwardBackwardOperation([good with { LossWeights = [1f] }]));
+        Assert.Contains("mismatched lengths", mismatched.Message, StringComparison.Ordinal);
+
+        var negative = await Refused(new OptimStepOperation(new AdamParams(LearningRate: -1e-3)));
+        Assert.Contains("LearningRate", negative.Message, StringComparison.Ordinal);
+
+        var missing = await Refused(new LoadStateOperation("no-such-file.state"));
+        Assert.Equal(CoordinatorErrorCode.InvalidArgument, missing.Code);
+        Assert.Contains("does not exist", missing.Message, StringComparison.Ordinal);
+
+        var corruptPath = Path.Combine(cluster.StateDirectory, "bad-corrupt.state");
+        var bytes = File.ReadAllBytes(before.Path);
+        bytes[bytes.Length / 2] ^= 0x40;
+        File.WriteAllBytes(corruptPath, bytes);
+        var corrupt = await Refused(new LoadStateOperation(corruptPath));
+        Assert.Contains("checksum", corrupt.Message, StringComparison.Ordinal);
+
+        var after = await cluster.Client.SaveStateAsync(modelId, "bad-after.state");
+        Assert.Equal(File.ReadAllBytes(before.Path), File.ReadAllBytes(after.Path));
+        var model = await cluster.Client.GetModelAsync(modelId);
+        Assert.Equal((ModelStatus.Loaded, 1L), (model.Status, model.StepCount));
+    }
+}

@@ -1,0 +1,151 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Client;
+using Coordinator.Contracts.Configuration;
+using Coordinator.Contracts.Replicas;
+using Coordinator.Contracts.Training;
+using Coordinator.ServiceDefaults.Hosting;
+using Coordinator.ServiceDefaults.Processes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+[assembly: CollectionBehavior(DisableTestParallelization = true)]
+
+namespace Coordinator.TrainerHost.Tests;
+
+/// <summary>
+/// Real processes on the embedded default: the coordinator silo binary and trainer host binaries (tiny CPU model,
+/// one torch thread), plus this process as a cluster client. Trainers are started per test under their own base
+/// model name, so each test has its own pool of LoRA slots.
+/// </summary>
+public sealed class TrainingCluster : IAsyncLifetime
+{
+    /// <summary>Bound on declaring a replica dead: heartbeat timeout plus the liveness check period.</summary>
+    public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(4);
+    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
+    private readonly List<ChildProcess> _processes = [];
+    private readonly Dictionary<string, ChildProcess> _trainers = [];
+    private readonly int _siloPort = FreePorts.Next();
+    private readonly int _gatewayPort = FreePorts.Next();
+    private readonly int _httpPort = FreePorts.Next();
+    private IHost? _clientHost;
+
+    public string StateDirectory { get; } = Directory.CreateTempSubdirectory("coordinator-trainer-tests-").FullName;
+
+    public CoordinatorClient Client { get; private set; } = null!;
+
+    public ChildProcess Silo { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Silo = Start("Coordinator.Silo.dll",
+            ["run", "--silo-port", $"{_siloPort}", "--gateway-port", $"{_gatewayPort}", "--http-port", $"{_httpPort}"],
+            new Dictionary<string, string>
+            {
+                ["COORDINATOR_Replicas__HeartbeatTimeout"] = HeartbeatTimeout.ToString(),
+                ["COORDINATOR_Replicas__LivenessCheckPeriod"] = "00:00:01",
+            });
+        await Silo.WaitUntilHealthyAsync($"http://127.0.0.1:{_httpPort}/health/ready", StartTimeout);
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.AddCoordinatorClusterClient(new CoordinatorClusterOptions { SiloPort = _siloPort, GatewayPort = _gatewayPort }, new PersistenceOptions());
+        _clientHost = builder.Build();
+        await _clientHost.StartAsync();
+        Client = _clientHost.Services.GetRequiredService<CoordinatorClient>();
+    }
+
+    /// <summary>Starts a trainer host process and waits until its replica is registered.</summary>
+    public async Task<ChildProcess> StartTrainerAsync(string replicaId, string baseModel, int capacity = 4)
+    {
+        var trainer = Start("Coordinator.TrainerHost.dll",
+            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{_siloPort}",
+             "--capacity", $"{capacity}", "--device", "cpu", "--cpu-threads", "1", "--state-dir", StateDirectory],
+            new Dictionary<string, string>
+            {
+                ["COORDINATOR_Trainer__BaseModel"] = baseModel,
+                ["COORDINATOR_Trainer__Layers"] = "2",
+                ["COORDINATOR_Trainer__Width"] = "32",
+                ["COORDINATOR_Trainer__Heads"] = "2",
+                ["COORDINATOR_Trainer__ContextLength"] = "16",
+                ["COORDINATOR_Trainer__HeartbeatPeriod"] = "00:00:01",
+            });
+        _trainers[replicaId] = trainer;
+        await WaitUntilAsync(async () =>
+        {
+            if (trainer.HasExited)
+            {
+                throw new InvalidOperationException($"Trainer {replicaId} exited with {trainer.ExitCode}:{Environment.NewLine}{trainer.Output}");
+            }
+
+            var snapshot = await Client.GetCapacityAsync(baseModel);
+            return snapshot.Replicas.Any(r => r.ReplicaId == replicaId);
+        }, StartTimeout, $"trainer {replicaId} to register");
+        return trainer;
+    }
+
+    public ChildProcess Trainer(string replicaId) => _trainers[replicaId];
+
+    /// <summary>A model in a fresh session, on the given base model.</summary>
+    public async Task<string> CreateModelAsync(string baseModel, long loraSeed = 1)
+    {
+        var session = await Client.OpenSessionAsync("test-owner");
+        var model = await Client.CreateModelAsync(session.SessionId, "test-owner", baseModel, new LoraConfig(4, 8, ["qkv", "proj", "mlp_fc", "mlp_proj"], loraSeed));
+        return model.ModelId;
+    }
+
+    /// <summary>
+    /// Polls <paramref name="condition"/> until it holds; fails with what was awaited after <paramref name="timeout"/>.
+    /// Until the cluster declares a killed host dead, calls routed through it (its share of the grain directory) are
+    /// rejected; such rejections count as "not yet".
+    /// </summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await Holds(condition))
+        {
+            if (clock.Elapsed > timeout)
+            {
+                throw new TimeoutException($"Timed out after {timeout} waiting for {what}.");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    private static async Task<bool> Holds(Func<Task<bool>> condition)
+    {
+        try
+        {
+            return await condition();
+        }
+        catch (Orleans.Runtime.OrleansMessageRejectionException)
+        {
+            // Includes SiloUnavailableException.
+            return false;
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_clientHost is not null)
+        {
+            await _clientHost.StopAsync();
+            _clientHost.Dispose();
+        }
+
+        foreach (var process in _processes)
+        {
+            await process.DisposeAsync();
+        }
+
+        Directory.Delete(StateDirectory, recursive: true);
+    }
+
+    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment)
+    {
+        var process = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, assembly), args, environment);
+        _processes.Add(process);
+        return process;
+    }
+}
