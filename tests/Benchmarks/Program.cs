@@ -13,8 +13,14 @@ using Coordinator.ServiceDefaults.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only]
 var quick = args.Contains("--quick");
+if (args.Contains("--training-only"))
+{
+    await TrainingBenchmark.RunAsync(quick);
+    return;
+}
+
 var calls = quick ? 2_000 : 20_000;
 var startups = quick ? 2 : 5;
 var siloDll = Path.Combine(AppContext.BaseDirectory, "Coordinator.Silo.dll");
@@ -94,3 +100,6 @@ foreach (var result in results)
 
 await host.StopAsync();
 await server.InterruptAsync(TimeSpan.FromSeconds(30));
+
+Console.WriteLine();
+await TrainingBenchmark.RunAsync(quick);
