@@ -96,9 +96,9 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var placed = await client.GetModelAsync(modelId);
         Say($"Model {modelId} (LoRA rank {lora.Rank} on {string.Join(", ", lora.TargetModules)}) is on replica {placed.ReplicaId}.");
 
-        Say($"Training {options.Steps} steps of {options.BatchSize} problems (Adam, lr 3e-3) ...");
+        Say($"Training {options.Steps} steps of {options.BatchSize} problems (Adam, learning rate {options.LearningRate}) ...");
         var random = new Random(1);
-        var adam = new AdamParams(LearningRate: 3e-3, GradClipNorm: 1.0);
+        var adam = new AdamParams(LearningRate: options.LearningRate, GradClipNorm: 1.0);
         var window = Stopwatch.StartNew();
         double computeMs = 0;
         for (var step = 1; step <= options.Steps; step++)
