@@ -18,6 +18,8 @@ public sealed class CoordinatorCluster : IAsyncDisposable
 {
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(30);
+    public static readonly TimeSpan ResultRetention = TimeSpan.FromMinutes(10);
+    public const int MaxQueuedOperations = 16;
 
     private CoordinatorCluster(InProcessTestCluster cluster, FakeTimeProvider time)
     {
@@ -44,6 +46,8 @@ public sealed class CoordinatorCluster : IAsyncDisposable
             ["Sessions:MaxModelsPerToken"] = maxModelsPerToken.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Replicas:HeartbeatTimeout"] = HeartbeatTimeout.ToString(),
             ["Replicas:LivenessCheckPeriod"] = "00:00:30",
+            ["Models:MaxQueuedOperations"] = MaxQueuedOperations.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Models:ResultRetention"] = ResultRetention.ToString(),
         }).Build();
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
