@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Coordinator.Contracts.Errors;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.TrainerHost.Demo;
@@ -75,14 +74,16 @@ internal static class TrainerCommandLine
             {
                 await TrainerHostBuilder.StartAsync(host, settings, startTimestamp);
             }
-            catch (CoordinatorException ex)
-            {
-                await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.Message}");
-                return ExitCodes.StartFailed;
-            }
             catch (IOException ex)
             {
                 await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.Message} (Cluster:SiloPort {settings.Cluster.SiloPort}).");
+                return ExitCodes.StartFailed;
+            }
+            catch (Exception ex)
+            {
+                // Typically the coordinator is unreachable (wrong --primary-silo or Redis; Orleans gives up joining after
+                // about two minutes with a cancellation) or the engine could not start.
+                await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.GetType().Name}: {ex.Message}");
                 return ExitCodes.StartFailed;
             }
 
