@@ -18,6 +18,9 @@ namespace Coordinator.Training.Engine;
 /// </summary>
 public sealed class TrainingEngine : IDisposable
 {
+    /// <summary>The name of the engine's device thread, as it shows in debuggers and thread dumps.</summary>
+    internal const string DeviceThreadName = "coordinator-device";
+
     private const string AdapterFileKind = "lora-adapter";
     private readonly DeviceWorker _worker;
     private readonly Dictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
@@ -27,7 +30,7 @@ public sealed class TrainingEngine : IDisposable
     private TrainingEngine(TrainingEngineOptions options, TimeProvider time)
     {
         _stateDirectory = Path.GetFullPath(options.StateDirectory);
-        _worker = new DeviceWorker("coordinator-device", time);
+        _worker = new DeviceWorker(DeviceThreadName, time);
     }
 
     /// <summary>The base model's shape.</summary>
