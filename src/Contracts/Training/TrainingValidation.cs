@@ -34,7 +34,8 @@ public static class TrainingValidation
             var datum = batch[i] ?? throw CoordinatorException.InvalidArgument($"Batch[{i}] must not be null.");
             if (datum.InputTokens is null || datum.TargetTokens is null || datum.LossWeights is null)
             {
-                throw CoordinatorException.InvalidArgument($"Batch[{i}] must have InputTokens, TargetTokens and LossWeights.");
+                var missing = datum.InputTokens is null ? "InputTokens" : datum.TargetTokens is null ? "TargetTokens" : "LossWeights";
+                throw CoordinatorException.InvalidArgument($"Batch[{i}].{missing} must be given (InputTokens, TargetTokens and LossWeights are all required).");
             }
 
             var length = datum.InputTokens.Length;

@@ -38,6 +38,7 @@ internal static class TensorFile
 {
     public const int FormatVersion = 1;
     private const int MaxHeaderBytes = 16 << 20;
+    private const int MinFileBytes = 8 + 4 + 8;
     private static readonly byte[] Magic = "CRDTNSR1"u8.ToArray();
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.CamelCase };
 
@@ -114,9 +115,20 @@ internal static class TensorFile
 
         CoordinatorException Corrupt(string what) => CoordinatorException.InvalidArgument($"State file '{path}' is not a valid {expectedKind} file: {what}.");
 
-        if (bytes.Length < Magic.Length + 4 + 8 || !bytes.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        if (bytes.Length == 0)
+        {
+            throw Corrupt("it is empty");
+        }
+
+        var prefix = Math.Min(bytes.Length, Magic.Length);
+        if (!bytes.AsSpan(0, prefix).SequenceEqual(Magic.AsSpan(0, prefix)))
         {
             throw Corrupt("it does not start with the CRDTNSR1 magic");
+        }
+
+        if (bytes.Length < MinFileBytes)
+        {
+            throw Corrupt($"it is {bytes.Length} bytes long, shorter than magic, header length and checksum (truncated)");
         }
 
         var body = bytes.AsSpan(0, bytes.Length - 8);
@@ -143,6 +155,16 @@ internal static class TensorFile
             throw Corrupt($"its header is not valid JSON ({ex.Message})");
         }
 
+        if (header.Metadata is null)
+        {
+            throw Corrupt("its header has no metadata");
+        }
+
+        if (header.Tensors is null)
+        {
+            throw Corrupt("its header has no tensor list");
+        }
+
         if (header.FormatVersion != FormatVersion)
         {
             throw Corrupt($"format version {header.FormatVersion} is not supported (this build reads {FormatVersion})");
@@ -157,9 +179,13 @@ internal static class TensorFile
         var tensors = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
         foreach (var entry in header.Tensors)
         {
-            var elements = entry.Shape.Aggregate(1L, (a, b) => b < 0 ? -1 : a * b);
-            if (entry.DType != "float32" || elements < 0 || entry.Length != elements * sizeof(float)
-                || entry.Offset < 0 || entry.Offset + entry.Length > payloadLength)
+            if (entry is null || string.IsNullOrEmpty(entry.Name))
+            {
+                throw Corrupt("its header lists a tensor without a name");
+            }
+
+            if (entry.DType != "float32" || Bytes(entry.Shape) is not { } length || entry.Length != length
+                || entry.Offset < 0 || entry.Offset > payloadLength - entry.Length)
             {
                 throw Corrupt($"tensor '{entry.Name}' has an invalid shape, type or extent");
             }
@@ -172,6 +198,24 @@ internal static class TensorFile
         }
 
         return (header, tensors);
+    }
+
+    /// <summary>Bytes of a float32 tensor of this shape, or null for a missing or negative shape or one too large to count.</summary>
+    private static long? Bytes(long[]? shape)
+    {
+        if (shape is null || shape.Any(d => d < 0))
+        {
+            return null;
+        }
+
+        try
+        {
+            return checked(shape.Aggregate(1L, (a, b) => a * b) * sizeof(float));
+        }
+        catch (OverflowException)
+        {
+            return null;
+        }
     }
 
     /// <summary>A metadata value that must be present.</summary>

@@ -31,7 +31,7 @@ internal sealed class DeviceWorker : IDisposable
         _thread.Start();
     }
 
-    /// <summary>Items waiting or running.</summary>
+    /// <summary>Items waiting to start; the one running is not counted.</summary>
     public int QueueLength => _queue.Count;
 
     public Task<(T Result, StepTiming Timing)> RunAsync<T>(Func<T> work)

@@ -18,6 +18,9 @@ namespace Coordinator.Training.Engine;
 /// </summary>
 public sealed class TrainingEngine : IDisposable
 {
+    /// <summary>The name of the engine's device thread, as it shows in debuggers and thread dumps.</summary>
+    internal const string DeviceThreadName = "coordinator-device";
+
     private const string AdapterFileKind = "lora-adapter";
     private readonly DeviceWorker _worker;
     private readonly Dictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
@@ -27,7 +30,7 @@ public sealed class TrainingEngine : IDisposable
     private TrainingEngine(TrainingEngineOptions options, TimeProvider time)
     {
         _stateDirectory = Path.GetFullPath(options.StateDirectory);
-        _worker = new DeviceWorker("coordinator-device", time);
+        _worker = new DeviceWorker(DeviceThreadName, time);
     }
 
     /// <summary>The base model's shape.</summary>
@@ -240,7 +243,7 @@ public sealed class TrainingEngine : IDisposable
                 throw CoordinatorException.InvalidArgument($"State file '{fullPath}' was saved on base model {fingerprint}; this replica's base model is {Base.Fingerprint}.");
             }
 
-            var saved = JsonSerializer.Deserialize<LoraConfig>(header.Required("lora", fullPath))!;
+            var saved = SavedLora(header.Required("lora", fullPath), fullPath);
             if (saved.Rank != adapter.Config.Rank || !saved.Alpha.Equals(adapter.Config.Alpha) || !saved.TargetModules.Order().SequenceEqual(adapter.Config.TargetModules.Order()))
             {
                 throw CoordinatorException.InvalidArgument(
@@ -252,7 +255,12 @@ public sealed class TrainingEngine : IDisposable
                 throw CoordinatorException.InvalidArgument($"State file '{fullPath}' has no optimizer state; load it with IncludeOptimizerState = false.");
             }
 
-            var savedStep = long.Parse(header.Required("step", fullPath), CultureInfo.InvariantCulture);
+            var stepText = header.Required("step", fullPath);
+            if (!long.TryParse(stepText, NumberStyles.None, CultureInfo.InvariantCulture, out var savedStep))
+            {
+                throw CoordinatorException.InvalidArgument($"State file '{fullPath}' has an invalid 'step' entry '{stepText}'; expected a whole number >= 0.");
+            }
+
             adapter.Import(tensors, includeOptimizerState, includeOptimizerState ? savedStep : 0, fullPath);
             return adapter.Step;
         });
@@ -288,6 +296,23 @@ public sealed class TrainingEngine : IDisposable
         }
 
         lora.Validate();
+    }
+
+    private static LoraConfig SavedLora(string json, string path)
+    {
+        LoraConfig? saved;
+        try
+        {
+            saved = JsonSerializer.Deserialize<LoraConfig>(json);
+        }
+        catch (JsonException ex)
+        {
+            throw CoordinatorException.InvalidArgument($"State file '{path}' has an invalid 'lora' entry: {ex.Message}");
+        }
+
+        return saved is { TargetModules: not null }
+            ? saved
+            : throw CoordinatorException.InvalidArgument($"State file '{path}' has an invalid 'lora' entry: it names no LoRA config with target modules.");
     }
 
     private LoraAdapter Adapter(string key)
