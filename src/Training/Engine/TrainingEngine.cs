@@ -347,11 +347,18 @@ public sealed class TrainingEngine : IDisposable
             }
         }
 
+        var total = batch.Sum(d => d.LossWeights.Sum(x => (double)x));
+        for (var i = 0; i < weights.Length; i++)
+        {
+            weights[i] = (float)(weights[i] / total);
+        }
+
         var device = Base.Device;
         var logits = Base.Forward(tensor(inputs, [rows, time]).to(device), adapter);
         var perToken = nn.functional.cross_entropy(logits.reshape(-1, Spec.VocabularySize), tensor(targets).to(device), reduction: nn.Reduction.None);
         var w = tensor(weights).to(device);
-        var loss = (perToken * w).sum() / w.sum();
+        // Weights were normalised to sum 1 in double above, so huge finite weights cannot overflow float32 here.
+        var loss = (perToken * w).sum();
         if (backward)
         {
             loss.backward();

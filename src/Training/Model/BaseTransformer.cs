@@ -94,8 +94,21 @@ internal sealed class BaseTransformer : IDisposable
     public static BaseTransformer Load(string path, Device device)
     {
         var (header, tensors) = TensorFile.Read(path, FileKind);
-        var spec = JsonSerializer.Deserialize<BaseModelSpec>(header.Required("spec", path))
-            ?? throw CoordinatorException.InvalidArgument($"Base model file '{path}' has an empty spec.");
+        BaseModelSpec? spec;
+        try
+        {
+            spec = JsonSerializer.Deserialize<BaseModelSpec>(header.Required("spec", path));
+        }
+        catch (JsonException ex)
+        {
+            throw CoordinatorException.InvalidArgument($"Base model file '{path}' has a malformed 'spec' entry: {ex.Message}");
+        }
+
+        if (spec is null)
+        {
+            throw CoordinatorException.InvalidArgument($"Base model file '{path}' has an empty spec.");
+        }
+
         ValidateSpec(spec);
         var weights = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, shape) in ParameterShapes(spec))
