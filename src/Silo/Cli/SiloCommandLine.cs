@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using Coordinator.Contracts.Configuration;
+using Coordinator.ServiceDefaults.Cli;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.Silo.Configuration;
 using Coordinator.Silo.Hosting;
@@ -109,29 +110,7 @@ internal static class SiloCommandLine
 
         run.SetAction(RunAsync);
 
-        var checkConfig = new Command("check-config", "Validate the configuration and exit: 0 when valid, 2 with the offending keys otherwise.");
-        checkConfig.SetAction(parse =>
-        {
-            if (Load(parse) is null)
-            {
-                return ExitCodes.InvalidConfiguration;
-            }
-
-            stdout.WriteLine("Configuration is valid.");
-            return ExitCodes.Ok;
-        });
-
-        var printConfig = new Command("print-config", "Print the effective configuration (defaults applied, secrets redacted).");
-        printConfig.SetAction(parse =>
-        {
-            if (Load(parse) is not var (settings, _))
-            {
-                return ExitCodes.InvalidConfiguration;
-            }
-
-            stdout.WriteLine(Redaction.ToRedactedJson(settings));
-            return ExitCodes.Ok;
-        });
+        var configurationVerbs = ConfigurationVerbs.Create(parse => Load(parse)?.Item1, stdout);
 
         var clear = new Command("clear-persistence", "Delete this service's state from Redis (grain state, reminders, membership, persistence signature). Stop every silo first.") { yes };
         clear.SetAction(async (parse, cancellationToken) =>
@@ -187,8 +166,13 @@ internal static class SiloCommandLine
 
         var root = new RootCommand("Coordinator silo: an Orleans-based distributed training coordinator.")
         {
-            config, redis, siloPort, gatewayPort, httpPort, clusterId, acceptDrift, run, checkConfig, printConfig, clear,
+            config, redis, siloPort, gatewayPort, httpPort, clusterId, acceptDrift, run, clear,
         };
+        foreach (var verb in configurationVerbs)
+        {
+            root.Subcommands.Add(verb);
+        }
+
         root.SetAction(RunAsync);
         return root;
     }
@@ -196,9 +180,7 @@ internal static class SiloCommandLine
     /// <summary>Parses and runs; Ctrl-C is left to the host so the silo leaves the cluster cleanly.</summary>
     public static Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr, TextReader stdin)
     {
-        var start = Stopwatch.GetTimestamp();
-        var root = Create(stdout, stderr, stdin, start);
-        var parse = root.Parse(args);
-        return parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
+        var root = Create(stdout, stderr, stdin, Stopwatch.GetTimestamp());
+        return ConfigurationVerbs.InvokeAsync(root, args, stdout, stderr);
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Coordinator.ServiceDefaults.Cli;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.TrainerHost.Demo;
@@ -94,29 +95,7 @@ internal static class TrainerCommandLine
         var run = new Command("run", "Join the cluster as a trainer and serve the adapters placed here (the default verb).");
         run.SetAction(RunAsync);
 
-        var checkConfig = new Command("check-config", "Validate the configuration and exit: 0 when valid, 2 with the offending keys otherwise.");
-        checkConfig.SetAction(parse =>
-        {
-            if (Load(parse) is null)
-            {
-                return ExitCodes.InvalidConfiguration;
-            }
-
-            stdout.WriteLine("Configuration is valid.");
-            return ExitCodes.Ok;
-        });
-
-        var printConfig = new Command("print-config", "Print the effective configuration (defaults applied, secrets redacted).");
-        printConfig.SetAction(parse =>
-        {
-            if (Load(parse) is not var (settings, _))
-            {
-                return ExitCodes.InvalidConfiguration;
-            }
-
-            stdout.WriteLine(Redaction.ToRedactedJson(settings));
-            return ExitCodes.Ok;
-        });
+        var configurationVerbs = ConfigurationVerbs.Create(parse => Load(parse)?.Item1, stdout);
 
         var output = new Option<FileInfo>("--out") { Description = "File to write.", Required = true };
         var saveBase = new Command("save-base-model", "Build the configured base model and write it to a file that Trainer:BaseModelPath can load.") { output };
@@ -138,8 +117,13 @@ internal static class TrainerCommandLine
 
         var root = new RootCommand("Coordinator trainer host: trains LoRA adapters with TorchSharp for the coordinator cluster.")
         {
-            config, redis, siloPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, checkConfig, printConfig, saveBase, demo,
+            config, redis, siloPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, saveBase, demo,
         };
+        foreach (var verb in configurationVerbs)
+        {
+            root.Subcommands.Add(verb);
+        }
+
         root.SetAction(RunAsync);
         return root;
     }
@@ -147,8 +131,7 @@ internal static class TrainerCommandLine
     /// <summary>Parses and runs; Ctrl-C is left to the host so the silo leaves the cluster cleanly.</summary>
     public static Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr)
     {
-        var start = Stopwatch.GetTimestamp();
-        var parse = Create(stdout, stderr, start).Parse(args);
-        return parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, ProcessTerminationTimeout = null });
+        var root = Create(stdout, stderr, Stopwatch.GetTimestamp());
+        return ConfigurationVerbs.InvokeAsync(root, args, stdout, stderr);
     }
 }
