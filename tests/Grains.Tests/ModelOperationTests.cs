@@ -182,4 +182,22 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
         var resumed = await C.Client.GetModelAsync(modelId);
         Assert.Equal((ModelStatus.Loaded, spare, 7L), (resumed.Status, resumed.ReplicaId, resumed.StepCount));
     }
+
+    [Fact]
+    public async Task A_trainer_that_refuses_the_adapter_fails_the_operation_and_the_slot_is_given_back()
+    {
+        var baseModel = TestData.Id("base");
+        await C.Client.RegisterReplicaAsync(TestData.Id("rep"), TestData.Replica(baseModel, 1));
+        var token = TestData.Id("tok");
+        var session = await C.Client.OpenSessionAsync(token);
+        var model = await C.Client.CreateModelAsync(session.SessionId, token, baseModel, TestData.Lora(), modelId: TestData.Id("refuse-load"));
+
+        var failed = await C.Client.WaitAsync(await C.Client.SubmitAsync(model.ModelId, Forward));
+
+        Assert.Equal((OperationStatus.Failed, CoordinatorErrorCode.NoCapacity), (failed.Status, failed.ErrorCode));
+        var info = await C.Client.GetModelAsync(model.ModelId);
+        Assert.Equal(ModelStatus.Failed, info.Status);
+        Assert.Contains("the test double is full", info.FailureReason, StringComparison.Ordinal);
+        Assert.Equal(0, (await C.Client.GetCapacityAsync(baseModel)).TotalUsed);
+    }
 }

@@ -21,6 +21,11 @@ public sealed class TrainerDoubleGrain : Grain, ITrainerGrain
 
     public async Task<TrainerDescription> LoadAdapterAsync(string adapterKey, LoraConfig lora)
     {
+        if (adapterKey.Contains("refuse-load", StringComparison.Ordinal))
+        {
+            throw new CoordinatorException(CoordinatorErrorCode.NoCapacity, "the test double is full");
+        }
+
         Script.Adapters[adapterKey] = 0;
         Script.Log.Enqueue($"load {adapterKey}");
         return await DescribeAsync();

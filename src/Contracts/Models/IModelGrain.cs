@@ -21,15 +21,6 @@ public interface IModelGrain : IGrainWithStringKey
     /// </summary>
     Task<ModelInfo> PlaceAsync();
 
-    /// <summary>Reports that the adapter is loaded on its replica (called by the replica's trainer).</summary>
-    Task<ModelInfo> MarkLoadedAsync(string replicaId);
-
-    /// <summary>Reports that loading or an operation failed; the slot is released.</summary>
-    Task<ModelInfo> MarkFailedAsync(string reason);
-
-    /// <summary>Records training progress and the last saved state (called by the trainer).</summary>
-    Task<ModelInfo> RecordProgressAsync(long stepCount, string? savedStatePath);
-
     /// <summary>Unloads the model and releases its slot. Unloading an unplaced model is a no-op.</summary>
     Task<ModelInfo> UnloadAsync();
 

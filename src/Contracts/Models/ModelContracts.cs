@@ -16,7 +16,7 @@ public enum ModelStatus
     Loaded = 3,
     /// <summary>Unloaded (by its owner or because its replica died); may be placed again.</summary>
     Unloaded = 4,
-    /// <summary>Loading or an operation failed; may be placed again.</summary>
+    /// <summary>Loading the adapter on its replica failed and the slot was released; may be placed again.</summary>
     Failed = 5,
     /// <summary>Its session ended; terminal.</summary>
     Released = 6,

@@ -153,7 +153,17 @@ internal sealed partial class ModelGrain
         var trainer = GrainFactory.GetGrain<ITrainerGrain>(S.ReplicaId!);
         if (S.Status == ModelStatus.Placed)
         {
-            await trainer.LoadAdapterAsync(S.PlacementKey!, S.Lora!);
+            try
+            {
+                await trainer.LoadAdapterAsync(S.PlacementKey!, S.Lora!);
+            }
+            catch (CoordinatorException ex) when (ex.Code != CoordinatorErrorCode.ReplicaUnavailable)
+            {
+                // The trainer refused the adapter (full, or a conflicting one under the key): give the slot back.
+                await ReleaseSlotAsync(ModelStatus.Failed, $"Loading on replica '{_runningOn.ReplicaId}' failed: {ex.Message}");
+                throw;
+            }
+
             var now = time.GetUtcNow();
             await state.MutateAsync(s =>
             {

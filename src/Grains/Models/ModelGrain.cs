@@ -114,49 +114,6 @@ internal sealed partial class ModelGrain(
         LogPlaced(ModelId, grant.ReplicaId);
     }
 
-    public async Task<ModelInfo> MarkLoadedAsync(string replicaId)
-    {
-        EnsureLive();
-        if (!HoldsSlot || S.ReplicaId != replicaId)
-        {
-            throw CoordinatorException.InvalidState($"Model '{ModelId}' is {S.Status} on replica '{S.ReplicaId ?? "none"}', not placed on '{replicaId}'.");
-        }
-
-        var now = time.GetUtcNow();
-        await state.MutateAsync(s =>
-        {
-            s.Status = ModelStatus.Loaded;
-            s.UpdatedAt = now;
-        });
-        return ToInfo();
-    }
-
-    public async Task<ModelInfo> MarkFailedAsync(string reason)
-    {
-        EnsureLive();
-        Require.Id(reason, nameof(reason));
-        await ReleaseSlotAsync(ModelStatus.Failed, reason);
-        return ToInfo();
-    }
-
-    public async Task<ModelInfo> RecordProgressAsync(long stepCount, string? savedStatePath)
-    {
-        EnsureLive();
-        if (stepCount < S.StepCount)
-        {
-            throw CoordinatorException.InvalidArgument($"stepCount {stepCount} is older than the recorded step {S.StepCount}.");
-        }
-
-        var now = time.GetUtcNow();
-        await state.MutateAsync(s =>
-        {
-            s.StepCount = stepCount;
-            s.LastSavedStatePath = savedStatePath ?? s.LastSavedStatePath;
-            s.UpdatedAt = now;
-        });
-        return ToInfo();
-    }
-
     public async Task<ModelInfo> UnloadAsync()
     {
         EnsureExists();
