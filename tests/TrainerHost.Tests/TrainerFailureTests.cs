@@ -8,7 +8,7 @@ using Coordinator.Training.Tasks;
 namespace Coordinator.TrainerHost.Tests;
 
 /// <summary>A trainer host killed mid-run (SIGKILL): the coordinator notices, releases, and the model resumes elsewhere.</summary>
-public sealed class TrainerFailureTests(TrainingCluster cluster) : IClassFixture<TrainingCluster>
+public abstract class TrainerFailureTestsBase(TrainingCluster cluster)
 {
     private static readonly AdditionTask Task = new(maxOperand: 20);
     private static readonly AdamParams Adam = new(LearningRate: 1e-2);
@@ -43,7 +43,7 @@ public sealed class TrainerFailureTests(TrainingCluster cluster) : IClassFixture
             async () => (await cluster.Client.GetReplicaAsync(victim)).Status == ReplicaStatus.Dead,
             TrainingCluster.HeartbeatTimeout + TimeSpan.FromSeconds(20),
             $"replica {victim} to be declared dead");
-        Console.WriteLine($"Replica {victim} declared dead {killedAt.ElapsedMilliseconds} ms after SIGKILL (heartbeat timeout {TrainingCluster.HeartbeatTimeout}).");
+        Console.WriteLine($"Replica {victim} declared dead {killedAt.ElapsedMilliseconds} ms after SIGKILL (heartbeat timeout {TrainingCluster.HeartbeatTimeout}, redis: {cluster.UseRedis}).");
 
         var lost = await cluster.Client.GetModelAsync(modelId);
         Assert.Equal((ModelStatus.Unloaded, null, victim), (lost.Status, lost.ReplicaId, lost.LastReplicaId));
@@ -64,3 +64,9 @@ public sealed class TrainerFailureTests(TrainingCluster cluster) : IClassFixture
         Assert.Equal(4, (await cluster.Client.OptimStepAsync(modelId, Adam)).Step);
     }
 }
+
+/// <summary>On the embedded default.</summary>
+public sealed class TrainerFailureTests(TrainingCluster cluster) : TrainerFailureTestsBase(cluster), IClassFixture<TrainingCluster>;
+
+/// <summary>On Redis clustering and storage.</summary>
+public sealed class TrainerFailureOnRedisTests(RedisTrainingCluster cluster) : TrainerFailureTestsBase(cluster), IClassFixture<RedisTrainingCluster>;

@@ -5,6 +5,7 @@ using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
 using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
+using Coordinator.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -18,7 +19,7 @@ namespace Coordinator.TrainerHost.Tests;
 /// one torch thread), plus this process as a cluster client. Trainers are started per test under their own base
 /// model name, so each test has its own pool of LoRA slots.
 /// </summary>
-public sealed class TrainingCluster : IAsyncLifetime
+public class TrainingCluster : IAsyncLifetime
 {
     /// <summary>Bound on declaring a replica dead: heartbeat timeout plus the liveness check period.</summary>
     public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(4);
@@ -29,6 +30,20 @@ public sealed class TrainingCluster : IAsyncLifetime
     private readonly int _gatewayPort = FreePorts.Next();
     private readonly int _httpPort = FreePorts.Next();
     private IHost? _clientHost;
+    private RedisServer? _redis;
+
+    /// <summary>On the embedded default (memory persistence, development clustering).</summary>
+    public TrainingCluster()
+        : this(useRedis: false)
+    {
+    }
+
+    /// <summary>With <paramref name="useRedis"/>, every process uses a real redis-server for clustering and state.</summary>
+    protected TrainingCluster(bool useRedis) => UseRedis = useRedis;
+
+    public bool UseRedis { get; }
+
+    private string[] RedisArgs => _redis is null ? [] : ["--redis", _redis.ConnectionString];
 
     public string StateDirectory { get; } = Directory.CreateTempSubdirectory("coordinator-trainer-tests-").FullName;
 
@@ -38,8 +53,9 @@ public sealed class TrainingCluster : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
+        _redis = UseRedis ? await RedisServer.StartAsync() : null;
         Silo = Start("Coordinator.Silo.dll",
-            ["run", "--silo-port", $"{_siloPort}", "--gateway-port", $"{_gatewayPort}", "--http-port", $"{_httpPort}"],
+            ["run", "--silo-port", $"{_siloPort}", "--gateway-port", $"{_gatewayPort}", "--http-port", $"{_httpPort}", .. RedisArgs],
             new Dictionary<string, string>
             {
                 ["COORDINATOR_Replicas__HeartbeatTimeout"] = HeartbeatTimeout.ToString(),
@@ -49,7 +65,9 @@ public sealed class TrainingCluster : IAsyncLifetime
 
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.AddCoordinatorClusterClient(new CoordinatorClusterOptions { SiloPort = _siloPort, GatewayPort = _gatewayPort }, new PersistenceOptions());
+        builder.AddCoordinatorClusterClient(
+            new CoordinatorClusterOptions { SiloPort = _siloPort, GatewayPort = _gatewayPort },
+            new PersistenceOptions { RedisConnectionString = _redis?.ConnectionString });
         _clientHost = builder.Build();
         await _clientHost.StartAsync();
         Client = _clientHost.Services.GetRequiredService<CoordinatorClient>();
@@ -60,7 +78,7 @@ public sealed class TrainingCluster : IAsyncLifetime
     {
         var trainer = Start("Coordinator.TrainerHost.dll",
             ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{_siloPort}",
-             "--capacity", $"{capacity}", "--device", "cpu", "--cpu-threads", "1", "--state-dir", StateDirectory],
+             "--capacity", $"{capacity}", "--device", "cpu", "--cpu-threads", "1", "--state-dir", StateDirectory, .. RedisArgs],
             new Dictionary<string, string>
             {
                 ["COORDINATOR_Trainer__BaseModel"] = baseModel,
@@ -139,6 +157,11 @@ public sealed class TrainingCluster : IAsyncLifetime
             await process.DisposeAsync();
         }
 
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+
         Directory.Delete(StateDirectory, recursive: true);
     }
 
@@ -147,5 +170,14 @@ public sealed class TrainingCluster : IAsyncLifetime
         var process = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, assembly), args, environment);
         _processes.Add(process);
         return process;
+    }
+}
+
+/// <summary>The same processes, clustered and persisted through a real redis-server on loopback.</summary>
+public sealed class RedisTrainingCluster : TrainingCluster
+{
+    public RedisTrainingCluster()
+        : base(useRedis: true)
+    {
     }
 }
