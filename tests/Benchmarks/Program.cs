@@ -45,20 +45,8 @@ Console.WriteLine($"Silo start-up (embedded default, process start -> /health/re
 Console.WriteLine();
 
 // 2. Grain calls from one client process to one embedded silo process.
-var cluster = new CoordinatorClusterOptions { SiloPort = FreePorts.Next(), GatewayPort = FreePorts.Next() };
-var httpPort = FreePorts.Next();
-await using var server = ChildProcess.StartDotnet(
-    siloDll,
-    ["--http-port", $"{httpPort}", "--silo-port", $"{cluster.SiloPort}", "--gateway-port", $"{cluster.GatewayPort}"],
-    new Dictionary<string, string> { ["COORDINATOR_Sessions__MaxModelsPerToken"] = "1000" });
-await server.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(60));
-
-var builder = Host.CreateApplicationBuilder();
-builder.Logging.SetMinimumLevel(LogLevel.Warning);
-builder.AddCoordinatorClusterClient(cluster, new PersistenceOptions());
-using var host = builder.Build();
-await host.StartAsync();
-var client = host.Services.GetRequiredService<CoordinatorClient>();
+var cluster = await EmbeddedCluster.StartAsync(new Dictionary<string, string> { ["COORDINATOR_Sessions__MaxModelsPerToken"] = "1000" });
+var client = cluster.Client;
 
 const string Token = "bench-token";
 const string BaseModel = "bench-base";
@@ -98,8 +86,7 @@ foreach (var result in results)
     Console.WriteLine("  " + result);
 }
 
-await host.StopAsync();
-await server.InterruptAsync(TimeSpan.FromSeconds(30));
+await cluster.DisposeAsync();
 
 Console.WriteLine();
 await TrainingBenchmark.RunAsync(quick);

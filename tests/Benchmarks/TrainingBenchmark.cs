@@ -30,20 +30,11 @@ internal static class TrainingBenchmark
         var dir = AppContext.BaseDirectory;
         var stateDir = Directory.CreateTempSubdirectory("coordinator-bench-").FullName;
 
-        var cluster = new CoordinatorClusterOptions { SiloPort = FreePorts.Next(), GatewayPort = FreePorts.Next() };
-        var httpPort = FreePorts.Next();
-        await using var silo = ChildProcess.StartDotnet(Path.Combine(dir, "Coordinator.Silo.dll"),
-            ["--http-port", $"{httpPort}", "--silo-port", $"{cluster.SiloPort}", "--gateway-port", $"{cluster.GatewayPort}"]);
-        await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(60));
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.AddCoordinatorClusterClient(cluster, new PersistenceOptions());
-        using var host = builder.Build();
-        await host.StartAsync();
-        var client = host.Services.GetRequiredService<CoordinatorClient>();
+        await using var cluster = await EmbeddedCluster.StartAsync();
+        var client = cluster.Client;
 
         ChildProcess StartTrainer(string replicaId) => ChildProcess.StartDotnet(Path.Combine(dir, "Coordinator.TrainerHost.dll"),
-            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{cluster.SiloPort}",
+            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{cluster.Options.SiloPort}",
              "--device", "cpu", "--cpu-threads", "1", "--state-dir", stateDir],
             new Dictionary<string, string> { ["COORDINATOR_Trainer__BaseModel"] = BaseModel });
 
@@ -144,8 +135,6 @@ internal static class TrainingBenchmark
 
         await client.CloseSessionAsync(session.SessionId, "bench");
         await stepTrainer.InterruptAsync(TimeSpan.FromSeconds(30));
-        await host.StopAsync();
-        await silo.InterruptAsync(TimeSpan.FromSeconds(30));
         Directory.Delete(stateDir, recursive: true);
     }
 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using Coordinator.Contracts.Errors;
-using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
 
@@ -16,10 +15,7 @@ public sealed class TrainerDoubleGrain : Grain, ITrainerGrain
 
     private TrainerScript Script => Scripts.GetOrAdd(this.GetPrimaryKeyString(), _ => new TrainerScript());
 
-    public Task<TrainerDescription> DescribeAsync() =>
-        Task.FromResult(new TrainerDescription(this.GetPrimaryKeyString(), "test", new BaseModelSpec(), "test", new DeviceDescription("cpu", "double", 0), 8, [.. Script.Adapters.Keys]));
-
-    public async Task<TrainerDescription> LoadAdapterAsync(string adapterKey, LoraConfig lora)
+    public Task LoadAdapterAsync(string adapterKey, LoraConfig lora)
     {
         if (adapterKey.Contains("refuse-load", StringComparison.Ordinal))
         {
@@ -28,7 +24,7 @@ public sealed class TrainerDoubleGrain : Grain, ITrainerGrain
 
         Script.Adapters[adapterKey] = 0;
         Script.Log.Enqueue($"load {adapterKey}");
-        return await DescribeAsync();
+        return Task.CompletedTask;
     }
 
     public async Task<OperationOutput> ExecuteAsync(string adapterKey, TrainingOperation operation)

@@ -76,7 +76,7 @@ public sealed class EngineTrainingTests
     }
 
     [Fact]
-    public async Task A_fresh_adapter_leaves_the_base_model_outputs_unchanged_and_two_seeds_differ_only_in_A()
+    public async Task Fresh_adapters_with_different_seeds_both_give_the_base_model_loss()
     {
         using var dir = new TempDirectory();
         using var engine = await TinyEngines.StartAsync(dir.Path);

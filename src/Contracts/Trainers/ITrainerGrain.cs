@@ -1,5 +1,4 @@
 using Orleans.Placement;
-using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
 
 namespace Coordinator.Contracts.Trainers;
@@ -11,11 +10,8 @@ namespace Coordinator.Contracts.Trainers;
 /// </summary>
 public interface ITrainerGrain : IGrainWithStringKey
 {
-    /// <summary>Describes the trainer: base model, device, loaded adapters.</summary>
-    Task<TrainerDescription> DescribeAsync();
-
     /// <summary>Creates a fresh adapter (weights from <see cref="LoraConfig.Seed"/>) under <paramref name="adapterKey"/>; a no-op if it exists with the same config.</summary>
-    Task<TrainerDescription> LoadAdapterAsync(string adapterKey, LoraConfig lora);
+    Task LoadAdapterAsync(string adapterKey, LoraConfig lora);
 
     /// <summary>Runs one operation on an adapter on the trainer's device thread.</summary>
     [ResponseTimeout("00:10:00")]
@@ -24,17 +20,6 @@ public interface ITrainerGrain : IGrainWithStringKey
     /// <summary>Frees an adapter; a no-op if it is not loaded.</summary>
     Task UnloadAdapterAsync(string adapterKey);
 }
-
-/// <summary>What a trainer holds.</summary>
-[GenerateSerializer, Immutable]
-public sealed record TrainerDescription(
-    [property: Id(0)] string ReplicaId,
-    [property: Id(1)] string BaseModel,
-    [property: Id(2)] BaseModelSpec Spec,
-    [property: Id(3)] string BaseModelFingerprint,
-    [property: Id(4)] DeviceDescription Device,
-    [property: Id(5)] int LoraCapacity,
-    [property: Id(6)] IReadOnlyList<string> Adapters);
 
 /// <summary>Places a trainer grain on the silo whose name equals the grain's key (the replica id).</summary>
 [GenerateSerializer, Immutable]

@@ -241,18 +241,19 @@ internal sealed partial class ModelGrain
         }
     }
 
-    /// <summary>Drops finished results past retention, then the oldest finished ones beyond the count limit.</summary>
+    /// <summary>Drops finished results past retention, then the oldest finished ones while the count limit is reached.</summary>
     private void Prune()
     {
         var cutoff = time.GetUtcNow() - Limits.ResultRetention;
         var finished = _operations.Values.Where(r => r.IsCompleted).OrderBy(r => r.Ticket.Sequence).ToList();
-        var excess = _operations.Count - Limits.MaxRetainedResults + 1;
-        foreach (var record in finished)
+        foreach (var record in finished.Where(r => r.CompletedAt < cutoff))
         {
-            if (record.CompletedAt < cutoff || excess-- > 0)
-            {
-                _operations.Remove(record.Ticket.OperationId);
-            }
+            _operations.Remove(record.Ticket.OperationId);
+        }
+
+        foreach (var record in finished.Where(r => r.CompletedAt >= cutoff).TakeWhile(_ => _operations.Count >= Limits.MaxRetainedResults))
+        {
+            _operations.Remove(record.Ticket.OperationId);
         }
     }
 

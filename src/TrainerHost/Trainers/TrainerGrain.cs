@@ -14,9 +14,7 @@ namespace Coordinator.TrainerHost.Trainers;
 [Reentrant]
 internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain
 {
-    public Task<TrainerDescription> DescribeAsync() => Task.FromResult(Describe());
-
-    public async Task<TrainerDescription> LoadAdapterAsync(string adapterKey, LoraConfig lora)
+    public async Task LoadAdapterAsync(string adapterKey, LoraConfig lora)
     {
         Require.Id(adapterKey, nameof(adapterKey));
         var engine = runtime.Engine;
@@ -28,7 +26,6 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<Train
 
         await engine.CreateAdapterAsync(adapterKey, lora);
         LogAdapterLoaded(adapterKey, runtime.ReplicaId);
-        return Describe();
     }
 
     public async Task<OperationOutput> ExecuteAsync(string adapterKey, TrainingOperation operation)
@@ -52,12 +49,6 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<Train
         {
             LogAdapterUnloaded(adapterKey, runtime.ReplicaId);
         }
-    }
-
-    private TrainerDescription Describe()
-    {
-        var engine = runtime.Engine;
-        return new TrainerDescription(runtime.ReplicaId, runtime.Options.BaseModel, engine.Spec, engine.BaseModelFingerprint, engine.Device, runtime.Options.LoraCapacity, engine.Adapters);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Adapter {AdapterKey} loaded on trainer {ReplicaId}")]

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Training;
@@ -226,8 +225,4 @@ internal sealed class BaseTransformer : IDisposable
         shapes.Add(("lnf_b", [d]));
         return shapes;
     }
-
-    internal static string Describe(BaseModelSpec spec) => string.Create(
-        CultureInfo.InvariantCulture,
-        $"{spec.Layers} layers, width {spec.Width}, {spec.Heads} heads, context {spec.ContextLength}, vocabulary {spec.VocabularySize}");
 }

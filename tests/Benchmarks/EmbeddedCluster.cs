@@ -1,0 +1,56 @@
+using Coordinator.Contracts.Client;
+using Coordinator.Contracts.Configuration;
+using Coordinator.ServiceDefaults.Hosting;
+using Coordinator.ServiceDefaults.Processes;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Coordinator.Benchmarks;
+
+/// <summary>The silo binary on the embedded default, on fresh loopback ports, and this process connected as a client.</summary>
+internal sealed class EmbeddedCluster : IAsyncDisposable
+{
+    private EmbeddedCluster(ChildProcess silo, IHost host, CoordinatorClusterOptions options)
+    {
+        Silo = silo;
+        Host = host;
+        Options = options;
+        Client = host.Services.GetRequiredService<CoordinatorClient>();
+    }
+
+    public ChildProcess Silo { get; }
+
+    public IHost Host { get; }
+
+    public CoordinatorClusterOptions Options { get; }
+
+    public CoordinatorClient Client { get; }
+
+    public static async Task<EmbeddedCluster> StartAsync(IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var options = new CoordinatorClusterOptions { SiloPort = FreePorts.Next(), GatewayPort = FreePorts.Next() };
+        var httpPort = FreePorts.Next();
+        var silo = ChildProcess.StartDotnet(
+            Path.Combine(AppContext.BaseDirectory, "Coordinator.Silo.dll"),
+            ["--http-port", $"{httpPort}", "--silo-port", $"{options.SiloPort}", "--gateway-port", $"{options.GatewayPort}"],
+            environment);
+        await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(60));
+
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.AddCoordinatorClusterClient(options, new PersistenceOptions());
+        var host = builder.Build();
+        await host.StartAsync();
+        return new EmbeddedCluster(silo, host, options);
+    }
+
+    /// <summary>Disconnects, then stops the silo as Ctrl-C would.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Host.StopAsync();
+        Host.Dispose();
+        await Silo.InterruptAsync(TimeSpan.FromSeconds(30));
+        await Silo.DisposeAsync();
+    }
+}
