@@ -35,7 +35,8 @@ internal sealed partial class ModelGrain
 
         operation.Validate();
         EnsureLive();
-        var resuming = operation is LoadStateOperation || _queue.Any(o => o.Operation is LoadStateOperation);
+        // A load_state that has not finished (queued or already running) will place the model again first.
+        var resuming = operation is LoadStateOperation || _operations.Values.Any(o => !o.IsCompleted && o.Operation is LoadStateOperation);
         if (S.Status is ModelStatus.Unloaded or ModelStatus.Failed && !resuming)
         {
             throw CoordinatorException.InvalidState(
