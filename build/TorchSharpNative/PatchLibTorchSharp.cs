@@ -10,6 +10,7 @@
 //
 // Written in C# so the build needs nothing beyond the .NET SDK (no compiler, no patchelf). Inline tasks compile
 // against netstandard2.0: no records, no spans.
+#nullable enable
 using System;
 using System.Collections.Generic;
 using System.IO;

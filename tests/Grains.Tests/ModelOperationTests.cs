@@ -2,6 +2,7 @@ using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
+using Coordinator.Grains.Models;
 
 namespace Coordinator.Grains.Tests;
 
@@ -78,7 +79,8 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
     {
         var (modelId, _, script) = await ModelOnNewReplicaAsync();
         script.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = await C.Client.SubmitAsync(modelId, Forward);
+        // The first MaxDispatched operations are sent to the trainer; the one after them is still queued.
+        var sent = await C.Client.SubmitAsync(modelId, [.. Enumerable.Repeat<TrainingOperation>(Forward, ModelGrain.MaxDispatched)]);
         var queued = await C.Client.SubmitAsync(modelId, Forward);
         await script.Started.WaitAsync();
 
@@ -89,7 +91,7 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
 
         script.Gate.SetResult();
         Assert.Equal(ModelStatus.Unloaded, (await unload).Status);
-        Assert.Equal(OperationStatus.Succeeded, (await C.Client.WaitAsync(running)).Status);
+        Assert.All(await C.Client.WaitAsync(sent), r => Assert.Equal(OperationStatus.Succeeded, r.Status));
         Assert.Contains(script.Log, l => l.StartsWith("unload", StringComparison.Ordinal));
         Assert.Empty(script.Adapters);
     }
@@ -102,14 +104,14 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
         var ticket = await C.Client.SubmitAsync(modelId, Forward);
         await script.Started.WaitAsync();
 
-        var wait = C.Grains.GetGrain<IModelGrain>(modelId).AwaitOperationAsync(ticket.OperationId, TimeSpan.FromSeconds(5));
+        var wait = C.Grains.GetGrain<IModelGrain>(modelId).AwaitOperationsAsync([ticket.OperationId], TimeSpan.FromSeconds(5));
         while (!wait.IsCompleted)
         {
             C.Time.Advance(TimeSpan.FromSeconds(1));
             await Task.Yield();
         }
 
-        Assert.Equal(OperationStatus.Running, (await wait).Status);
+        Assert.Equal(OperationStatus.Running, Assert.Single(await wait).Status);
         script.Gate.SetResult();
         Assert.Equal(OperationStatus.Succeeded, (await C.Client.WaitAsync(ticket)).Status);
     }
@@ -136,8 +138,13 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
     {
         var (modelId, _, script) = await ModelOnNewReplicaAsync();
         script.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await C.Client.SubmitAsync(modelId, Forward);
-        await script.Started.WaitAsync();
+        // The first MaxDispatched operations go to the trainer; the limit counts those queued behind them.
+        await C.Client.SubmitAsync(modelId, [.. Enumerable.Repeat<TrainingOperation>(Forward, ModelGrain.MaxDispatched)]);
+        for (var i = 0; i < ModelGrain.MaxDispatched; i++)
+        {
+            await script.Arrived.WaitAsync();
+        }
+
         for (var i = 0; i < CoordinatorCluster.MaxQueuedOperations; i++)
         {
             await C.Client.SubmitAsync(modelId, Forward);

@@ -84,15 +84,19 @@ public sealed class CoordinatorClient
         Traced("session.list_models", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).ListModelsAsync());
 
     /// <summary>Queues a training operation on a model and returns its ticket at once; see <see cref="IModelGrain.SubmitAsync"/>.</summary>
-    public Task<OperationTicket> SubmitAsync(string modelId, TrainingOperation operation)
-    {
-        if (operation is null)
-        {
-            throw CoordinatorException.InvalidArgument("Operation must be given.");
-        }
+    public async Task<OperationTicket> SubmitAsync(string modelId, TrainingOperation operation) =>
+        (await SubmitAsync(modelId, [operation]).ConfigureAwait(false))[0];
 
-        operation.Validate();
-        return Traced($"model.submit.{operation.Kind}", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).SubmitAsync(operation));
+    /// <summary>
+    /// Queues several operations on a model in one call, in the given order (all are accepted or none), and returns
+    /// their tickets at once. This is how to pipeline: submit the next step (say forward_backward and optim_step)
+    /// before waiting for the previous one, and the model's queue keeps the trainer busy while results travel back.
+    /// </summary>
+    public Task<IReadOnlyList<OperationTicket>> SubmitAsync(string modelId, IReadOnlyList<TrainingOperation> operations)
+    {
+        TrainingOperation.ValidateAll(operations);
+        var kind = operations.Count == 1 ? operations[0].Kind : "batch";
+        return Traced($"model.submit.{kind}", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).SubmitAsync(operations));
     }
 
     /// <summary>Returns an operation's status, and its result once finished.</summary>
@@ -106,26 +110,55 @@ public sealed class CoordinatorClient
     public async Task<OperationResult> WaitAsync(OperationTicket ticket, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(ticket);
-        var model = Model(ticket.ModelId);
+        return (await WaitAsync([ticket], timeout, cancellationToken).ConfigureAwait(false))[0];
+    }
+
+    /// <summary>
+    /// Waits for operations of one model to finish, up to <paramref name="timeout"/> (default: no limit), in one call
+    /// per <see cref="IModelGrain.MaxAwait"/>; returns their last statuses in the given order.
+    /// </summary>
+    public async Task<IReadOnlyList<OperationResult>> WaitAsync(IReadOnlyList<OperationTicket> tickets, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        if (tickets is null || tickets.Count == 0 || tickets.Any(t => t is null))
+        {
+            throw CoordinatorException.InvalidArgument("tickets must hold at least one ticket, and no null.");
+        }
+
+        var modelId = tickets[0].ModelId;
+        if (tickets.Any(t => t.ModelId != modelId))
+        {
+            throw CoordinatorException.InvalidArgument($"tickets must all be of one model (found '{modelId}' and '{tickets.First(t => t.ModelId != modelId).ModelId}').");
+        }
+
+        var model = Model(modelId);
+        var ids = tickets.Select(t => t.OperationId).ToArray();
         var deadline = timeout is { } t ? DateTimeOffset.UtcNow + t : DateTimeOffset.MaxValue;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var left = deadline - DateTimeOffset.UtcNow;
-            var wait = left < IModelGrain.MaxAwait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : IModelGrain.MaxAwait;
-            var result = await model.AwaitOperationAsync(ticket.OperationId, wait).ConfigureAwait(false);
-            if (result.IsCompleted || DateTimeOffset.UtcNow >= deadline)
+            var results = await model.AwaitOperationsAsync(ids, NextWait(deadline)).ConfigureAwait(false);
+            if (results.All(r => r.IsCompleted) || DateTimeOffset.UtcNow >= deadline)
             {
-                return result;
+                return results;
             }
         }
     }
 
-    /// <summary>Submits an operation and waits for its output; a failed operation throws its <see cref="CoordinatorException"/>.</summary>
+    /// <summary>
+    /// Submits an operation and waits for its output (one call when it finishes within <see cref="IModelGrain.MaxAwait"/>);
+    /// a failed operation throws its <see cref="CoordinatorException"/>. To keep the trainer busy, submit ahead with
+    /// <see cref="SubmitAsync(string, IReadOnlyList{TrainingOperation})"/> instead.
+    /// </summary>
     public async Task<OperationOutput> RunAsync(string modelId, TrainingOperation operation, CancellationToken cancellationToken = default)
     {
-        var ticket = await SubmitAsync(modelId, operation).ConfigureAwait(false);
-        var result = await WaitAsync(ticket, null, cancellationToken).ConfigureAwait(false);
+        TrainingOperation.ValidateAll([operation]);
+        var result = (await Traced($"model.run.{operation.Kind}", CoordinatorTelemetry.ModelId, modelId,
+            () => Model(modelId).SubmitAndAwaitAsync([operation], IModelGrain.MaxAwait)).ConfigureAwait(false))[0];
+        if (!result.IsCompleted)
+        {
+            result = await WaitAsync(result.Ticket, null, cancellationToken).ConfigureAwait(false);
+        }
+
         return result.GetOutputOrThrow();
     }
 
@@ -196,6 +229,12 @@ public sealed class CoordinatorClient
     private IModelGrain Model(string modelId) => _grains.GetGrain<IModelGrain>(Require.Id(modelId, nameof(modelId)));
 
     private IReplicaGrain Replica(string replicaId) => _grains.GetGrain<IReplicaGrain>(Require.Id(replicaId, nameof(replicaId)));
+
+    private static TimeSpan NextWait(DateTimeOffset deadline)
+    {
+        var left = deadline - DateTimeOffset.UtcNow;
+        return left < IModelGrain.MaxAwait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : IModelGrain.MaxAwait;
+    }
 
     private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 

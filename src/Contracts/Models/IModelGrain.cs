@@ -31,23 +31,33 @@ public interface IModelGrain : IGrainWithStringKey
     Task<ModelInfo> ReleaseAsync();
 
     /// <summary>
-    /// Queues a training operation and returns at once with its ticket. Operations of one model run one at a time in
-    /// the order this method accepted them. A created model is placed and loaded by its first operation; a model that
-    /// lost its replica accepts load_state (which places it again) and what follows it, nothing else.
+    /// Queues training operations, in the given order, and returns at once with their tickets; all are accepted or
+    /// none. Operations of one model run in the order this method accepted them; the model sends the next ones to the
+    /// trainer before the previous ones answer, so a caller that submits ahead keeps the trainer busy. A created model
+    /// is placed and loaded by its first operation; a model that lost its replica accepts load_state (which places it
+    /// again) and what follows it, nothing else.
     /// </summary>
-    Task<OperationTicket> SubmitAsync(TrainingOperation operation);
+    Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations);
+
+    /// <summary>
+    /// <see cref="SubmitAsync"/> and <see cref="AwaitOperationsAsync"/> in one call (one round trip for a caller that
+    /// waits for each operation). Interleaves with the model's other calls, as a wait must; a submission that meets an
+    /// unload or release in progress is refused with InvalidState.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<IReadOnlyList<OperationResult>> SubmitAndAwaitAsync(IReadOnlyList<TrainingOperation> operations, TimeSpan timeout);
 
     /// <summary>Returns an operation's status, and its result once finished.</summary>
     [AlwaysInterleave]
     Task<OperationResult> GetOperationAsync(string operationId);
 
     /// <summary>
-    /// Waits until the operation finishes or <paramref name="timeout"/> (at most <see cref="MaxAwait"/>) passes, then
-    /// returns its status. Clients wait longer by calling again.
+    /// Waits until every given operation finishes or <paramref name="timeout"/> (at most <see cref="MaxAwait"/>) passes,
+    /// then returns their statuses in the given order. Clients wait longer by calling again.
     /// </summary>
     [AlwaysInterleave]
-    Task<OperationResult> AwaitOperationAsync(string operationId, TimeSpan timeout);
+    Task<IReadOnlyList<OperationResult>> AwaitOperationsAsync(IReadOnlyList<string> operationIds, TimeSpan timeout);
 
-    /// <summary>Longest single wait of <see cref="AwaitOperationAsync"/>; below the default grain call timeout.</summary>
+    /// <summary>Longest single wait of <see cref="AwaitOperationsAsync"/>; below the default grain call timeout.</summary>
     static TimeSpan MaxAwait => TimeSpan.FromSeconds(20);
 }

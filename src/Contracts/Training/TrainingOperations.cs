@@ -15,6 +15,25 @@ public abstract record TrainingOperation
 
     /// <summary>Throws <see cref="CoordinatorException"/> (InvalidArgument) naming the first invalid field.</summary>
     public abstract void Validate();
+
+    /// <summary>Validates operations submitted together: at least one, none null, each valid.</summary>
+    public static void ValidateAll(IReadOnlyList<TrainingOperation> operations)
+    {
+        if (operations is null || operations.Count == 0)
+        {
+            throw CoordinatorException.InvalidArgument("At least one operation must be given.");
+        }
+
+        for (var i = 0; i < operations.Count; i++)
+        {
+            if (operations[i] is null)
+            {
+                throw CoordinatorException.InvalidArgument($"Operations[{i}] must be given.");
+            }
+
+            operations[i].Validate();
+        }
+    }
 }
 
 /// <summary>Computes the loss of a batch without changing the adapter.</summary>

@@ -133,6 +133,7 @@ internal sealed partial class ModelGrain(
         if (HoldsSlot && S.ReplicaId == replicaId)
         {
             FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"replica '{replicaId}' was lost before this operation ran");
+            FailDispatched($"replica '{replicaId}' was lost while this operation was on it; its effect went with the replica");
 
             // The capacity registry already dropped the replica with its slots; only the model's view changes.
             var now = time.GetUtcNow();

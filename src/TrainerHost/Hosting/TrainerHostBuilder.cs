@@ -28,6 +28,7 @@ internal static partial class TrainerHostBuilder
         builder.AddCoordinatorServiceDefaults(settings.Telemetry, "coordinator-trainer", settings.Trainer.ReplicaId);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TrainerRuntime>();
+        builder.Services.AddSingleton<OperationSequencer>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.UseOrleans(silo =>
         {

@@ -7,12 +7,12 @@ using Orleans.Concurrency;
 namespace Coordinator.TrainerHost.Trainers;
 
 /// <summary>
-/// The trainer side of this host's replica. Reentrant: calls for different adapters queue on the engine's device
-/// thread in arrival order, and each model grain sends its own operations one at a time, in order.
+/// The trainer side of this host's replica. Reentrant: operations queue on the engine's device thread, those of one
+/// adapter in the order its model grain numbered them (<see cref="OperationSequencer"/>), which sends them ahead.
 /// </summary>
 [TrainerPlacement]
 [Reentrant]
-internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain
+internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequencer sequencer, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain
 {
     public async Task LoadAdapterAsync(string adapterKey, LoraConfig lora)
     {
@@ -28,11 +28,14 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<Train
         LogAdapterLoaded(adapterKey, runtime.ReplicaId);
     }
 
-    public async Task<OperationOutput> ExecuteAsync(string adapterKey, TrainingOperation operation)
+    public async Task<OperationOutput> ExecuteAsync(string adapterKey, OperationOrder order, TrainingOperation operation)
     {
+        Require.Id(adapterKey, nameof(adapterKey));
+        ArgumentNullException.ThrowIfNull(operation);
+        var engine = runtime.Engine;
         try
         {
-            return await runtime.Engine.ExecuteAsync(adapterKey, operation);
+            return await sequencer.RunAsync(adapterKey, order, () => engine.ExecuteAsync(adapterKey, operation));
         }
         catch (Exception ex) when (ex is not CoordinatorException)
         {
@@ -45,6 +48,7 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, ILogger<Train
 
     public async Task UnloadAdapterAsync(string adapterKey)
     {
+        sequencer.Forget(adapterKey);
         if (await runtime.Engine.RemoveAdapterAsync(adapterKey))
         {
             LogAdapterUnloaded(adapterKey, runtime.ReplicaId);
