@@ -50,7 +50,7 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
     {
         await Host.StopAsync();
         Host.Dispose();
-        await Silo.InterruptAsync(TimeSpan.FromSeconds(30));
+        await Silo.StopAsync(TimeSpan.FromSeconds(30));
         await Silo.DisposeAsync();
     }
 }

@@ -37,7 +37,7 @@ for (var i = 0; i < startups; i++)
     await using var process = ChildProcess.StartDotnet(siloDll, ["--http-port", $"{http}", "--silo-port", $"{silo}", "--gateway-port", $"{gateway}"]);
     await process.WaitUntilHealthyAsync($"http://127.0.0.1:{http}/health/ready", TimeSpan.FromSeconds(60));
     startupMs.Add(clock.Elapsed.TotalMilliseconds);
-    await process.InterruptAsync(TimeSpan.FromSeconds(30));
+    await process.StopAsync(TimeSpan.FromSeconds(30));
 }
 
 startupMs.Sort();

@@ -60,7 +60,7 @@ internal static class TrainingBenchmark
             await using var trainer = StartTrainer(replicaId);
             await WaitRegisteredAsync(replicaId, trainer);
             startupMs.Add(clock.Elapsed.TotalMilliseconds);
-            await trainer.InterruptAsync(TimeSpan.FromSeconds(30));
+            await trainer.StopAsync(TimeSpan.FromSeconds(30));
         }
 
         startupMs.Sort();
@@ -134,7 +134,7 @@ internal static class TrainingBenchmark
         Console.WriteLine($"  ratio cluster / direct: {c / d:F2}x  (overhead {c - d:F2} ms per step = 2 submissions + 2 waits + 2 grain hops each way)");
 
         await client.CloseSessionAsync(session.SessionId, "bench");
-        await stepTrainer.InterruptAsync(TimeSpan.FromSeconds(30));
+        await stepTrainer.StopAsync(TimeSpan.FromSeconds(30));
         Directory.Delete(stateDir, recursive: true);
     }
 }

@@ -51,8 +51,8 @@ public sealed class MultiProcessClusterTests(RedisFixture fixture) : IClassFixtu
             await host.StopAsync();
         }
 
-        Assert.Equal(0, await siloB.InterruptAsync(TimeSpan.FromSeconds(60)));
-        Assert.Equal(0, await siloA.InterruptAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, await siloB.StopAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, await siloA.StopAsync(TimeSpan.FromSeconds(60)));
     }
 
     [Fact]
@@ -68,6 +68,6 @@ public sealed class MultiProcessClusterTests(RedisFixture fixture) : IClassFixtu
         await using var accepted = StartSilo(settings, "--accept-drift");
         await accepted.WaitUntilHealthyAsync($"http://127.0.0.1:{settings.Http.Port}/health/ready", StartTimeout);
         Assert.Contains("Accepted configuration drift", accepted.Output, StringComparison.Ordinal);
-        Assert.Equal(0, await accepted.InterruptAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal(0, await accepted.StopAsync(TimeSpan.FromSeconds(60)));
     }
 }

@@ -1,3 +1,4 @@
+using Coordinator.Contracts.Client;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;
@@ -81,6 +82,38 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
         Assert.Equal(
             File.ReadAllBytes(Path.Combine(cluster.StateDirectory, "ckpt-uninterrupted.state")),
             File.ReadAllBytes(Path.Combine(cluster.StateDirectory, "ckpt-resumed.state")));
+    }
+
+    [Fact]
+    public async Task Pipelined_training_gives_the_same_losses_and_state_file_bit_for_bit_as_waiting_for_each_operation()
+    {
+        await cluster.StartTrainerAsync("pipe-1", "pipe");
+        var waited = await cluster.CreateModelAsync("pipe");
+        var pipelined = await cluster.CreateModelAsync("pipe");
+        const int Steps = 30;
+
+        var expected = await TrainAsync(waited, new Random(5), Steps);
+
+        var pipeline = new OperationPipeline(cluster.Client, pipelined, depth: 3);
+        var random = new Random(5);
+        var finished = new List<IReadOnlyList<OperationOutput>>();
+        for (var i = 0; i < Steps; i++)
+        {
+            if (await pipeline.SubmitAsync([new ForwardBackwardOperation(Task.Batch(random, 16)), new OptimStepOperation(Adam)]) is { } done)
+            {
+                finished.Add(done);
+            }
+        }
+
+        finished.AddRange(await pipeline.DrainAsync());
+        Assert.Equal(expected, finished.Select(step => step[0].Forward!.Loss));
+        Assert.Equal(Enumerable.Range(1, Steps).Select(i => (long)i), finished.Select(step => step[1].OptimStep!.Step));
+
+        await cluster.Client.SaveStateAsync(waited, "pipe-waited.state");
+        await cluster.Client.SaveStateAsync(pipelined, "pipe-pipelined.state");
+        Assert.Equal(
+            File.ReadAllBytes(Path.Combine(cluster.StateDirectory, "pipe-waited.state")),
+            File.ReadAllBytes(Path.Combine(cluster.StateDirectory, "pipe-pipelined.state")));
     }
 
     [Fact]

@@ -17,6 +17,9 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>The process id.</summary>
+    public int Id => _process.Id;
+
     /// <summary>Starts <c>dotnet <paramref name="assembly"/> args</c> with its own environment additions.</summary>
     public static ChildProcess StartDotnet(string assembly, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null)
     {
@@ -88,15 +91,27 @@ public sealed class ChildProcess : IAsyncDisposable
         throw new TimeoutException($"{url} was not healthy within {timeout}:{Environment.NewLine}{Output}");
     }
 
-    /// <summary>Asks the process to stop as Ctrl-C would (SIGINT), then waits.</summary>
-    public async Task<int> InterruptAsync(TimeSpan timeout)
+    /// <summary>
+    /// Asks the process to stop as a service manager would (SIGTERM) and waits up to <paramref name="grace"/>; if it has
+    /// not exited by then, kills it and its children. Returns its exit code (137 when it had to be killed).
+    /// </summary>
+    public async Task<int> StopAsync(TimeSpan grace)
     {
         if (!_process.HasExited)
         {
-            Posix.Interrupt(_process.Id);
+            Posix.Terminate(_process.Id);
         }
 
-        return await WaitForExitAsync(timeout);
+        try
+        {
+            return await WaitForExitAsync(grace);
+        }
+        catch (OperationCanceledException)
+        {
+            Kill();
+            await _process.WaitForExitAsync();
+            return _process.ExitCode;
+        }
     }
 
     public void Kill()
@@ -119,6 +134,8 @@ public sealed class ChildProcess : IAsyncDisposable
         [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
         private static extern int SysKill(int pid, int signal);
 
-        public static void Interrupt(int pid) => _ = SysKill(pid, 2);
+        private const int SigTerm = 15;
+
+        public static void Terminate(int pid) => _ = SysKill(pid, SigTerm);
     }
 }

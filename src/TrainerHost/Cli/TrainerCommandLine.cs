@@ -19,6 +19,9 @@ internal static class ExitCodes
     public const int Failed = 1;
     public const int InvalidConfiguration = 2;
     public const int StartFailed = 6;
+
+    /// <summary>The demo was stopped (SIGINT or SIGTERM) before it finished; 128 + SIGINT, as shells report it.</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>The verbs of the trainer host: run (default), demo, check-config, print-config, save-base-model.</summary>

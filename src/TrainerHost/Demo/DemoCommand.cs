@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
+using Coordinator.TrainerHost.Cli;
 
 namespace Coordinator.TrainerHost.Demo;
 
@@ -7,29 +9,44 @@ internal static class DemoCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
-        var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => 300 };
-        var batch = new Option<int>("--batch-size") { Description = "Examples per step.", DefaultValueFactory = _ => 32 };
-        var learningRate = new Option<double>("--learning-rate") { Description = "Adam learning rate.", DefaultValueFactory = _ => 3e-3 };
-        var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the trainers write adapter state.", DefaultValueFactory = _ => new DirectoryInfo("demo-state") };
-        var keepRunning = new Option<bool>("--keep-running") { Description = "Leave the cluster up after the demo (for the dashboard) until Ctrl-C." };
+        var defaults = new DemoOptions();
+        var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => defaults.Steps };
+        var batch = new Option<int>("--batch-size") { Description = "Examples per step.", DefaultValueFactory = _ => defaults.BatchSize };
+        var learningRate = new Option<double>("--learning-rate") { Description = "Peak Adam learning rate (warm-up, then cosine decay).", DefaultValueFactory = _ => defaults.LearningRate };
+        var cpuThreads = new Option<int>("--trainer-cpu-threads") { Description = "Torch CPU threads of each trainer host.", DefaultValueFactory = _ => defaults.CpuThreads };
+        var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the trainers write adapter state.", DefaultValueFactory = _ => new DirectoryInfo(defaults.WorkDirectory) };
+        var keepRunning = new Option<bool>("--keep-running") { Description = "Leave the cluster up after the demo (for the dashboard) until Ctrl-C or SIGTERM." };
         var command = new Command("demo", "Start a coordinator silo and two trainer hosts, fine-tune a LoRA adapter to add numbers, sample before and after, save it, and stop.")
         {
-            steps, batch, learningRate, workDir, keepRunning,
+            steps, batch, learningRate, cpuThreads, workDir, keepRunning,
         };
-        command.SetAction(async (parse, cancellationToken) =>
+        command.SetAction(async (parse, _) =>
         {
-            var options = new DemoOptions(parse.GetValue(steps), parse.GetValue(batch), parse.GetValue(learningRate), parse.GetValue(workDir)!.FullName, parse.GetValue(keepRunning));
-            if (options.Steps < 1 || options.BatchSize < 1 || !(options.LearningRate > 0))
+            var options = new DemoOptions(parse.GetValue(steps), parse.GetValue(batch), parse.GetValue(learningRate), parse.GetValue(cpuThreads),
+                parse.GetValue(workDir)!.FullName, parse.GetValue(keepRunning));
+            if (options.Steps < 1 || options.BatchSize < 1 || options.CpuThreads < 1 || !(options.LearningRate > 0))
             {
-                await stderr.WriteLineAsync("--steps and --batch-size must be at least 1, --learning-rate above 0.");
-                return 2;
+                await stderr.WriteLineAsync("--steps, --batch-size and --trainer-cpu-threads must be at least 1, --learning-rate above 0.");
+                return ExitCodes.InvalidConfiguration;
             }
 
-            return await new DemoRunner(stdout, stderr, options).RunAsync(cancellationToken);
+            // SIGINT (Ctrl-C) and SIGTERM (a script, a service manager) both stop the demo and the cluster it started:
+            // without these the runtime would end this process at once and leave the children running.
+            using var stop = new CancellationTokenSource();
+            void Stop(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }
+
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+            return await new DemoRunner(stdout, stderr, options).RunAsync(stop.Token);
         });
         return command;
     }
 }
 
 /// <summary>What the demo does.</summary>
-internal sealed record DemoOptions(int Steps, int BatchSize, double LearningRate, string WorkDirectory, bool KeepRunning);
+internal sealed record DemoOptions(
+    int Steps = 1500, int BatchSize = 64, double LearningRate = 1e-2, int CpuThreads = 1, string WorkDirectory = "demo-state", bool KeepRunning = false);

@@ -5,6 +5,7 @@ using Coordinator.Contracts.Configuration;
 using Coordinator.Contracts.Training;
 using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
+using Coordinator.TrainerHost.Cli;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.Training.Tasks;
 using Microsoft.Extensions.DependencyInjection;
@@ -15,14 +16,23 @@ namespace Coordinator.TrainerHost.Demo;
 
 /// <summary>
 /// Runs the demo with real parts: the coordinator silo and two trainer hosts are child processes of this one, which
-/// is an ordinary cluster client. The model is the default trainer base model; the task is <see cref="AdditionTask"/>.
+/// is an ordinary cluster client. It fine-tunes a LoRA adapter on <see cref="AdditionTask"/> with steps submitted
+/// ahead (<see cref="OperationPipeline"/>), measures held-out exact answers before and after, and saves the adapter.
 /// </summary>
 internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptions options)
 {
     private const string OwnerToken = "demo-owner";
+    private const int Problems = 40;
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(120);
+
+    /// <summary>How long a child process gets to stop after SIGTERM before it is killed.</summary>
+    private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(15);
+
     private readonly AdditionTask _task = new(maxOperand: 99);
     private readonly List<ChildProcess> _children = [];
+
+    /// <summary>What the run measured; set once it finished training and evaluating.</summary>
+    public DemoReport? Report { get; private set; }
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -30,7 +40,15 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         {
             return await RunCoreAsync(cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception) when (cancellationToken.IsCancellationRequested)
+        {
+            // Cancelled, or a call failed because Ctrl-C in a terminal also stopped the children.
+            Say("Interrupted; stopping the cluster.");
+            var exits = await StopChildrenAsync();
+            Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}).");
+            return ExitCodes.Interrupted;
+        }
+        catch (Exception ex)
         {
             await stderr.WriteLineAsync($"Demo failed: {ex.Message}");
             foreach (var child in _children)
@@ -38,10 +56,11 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
                 await stderr.WriteLineAsync($"--- output of a child process ---{Environment.NewLine}{Tail(child.Output)}");
             }
 
-            return 1;
+            return ExitCodes.Failed;
         }
         finally
         {
+            await StopChildrenAsync();
             foreach (var child in _children)
             {
                 await child.DisposeAsync();
@@ -57,17 +76,27 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var clusterId = "demo";
         Directory.CreateDirectory(options.WorkDirectory);
 
-        Say($"Starting the coordinator silo (silo port {siloPort}, gateway {gatewayPort}, http {httpPort}) ...");
         var silo = Start(Path.Combine(directory, "Coordinator.Silo.dll"),
-            ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId]);
+            ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId], null);
+        Say($"Started the coordinator silo (pid {silo.Id}; silo port {siloPort}, gateway {gatewayPort}, http {httpPort}) ...");
         await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", StartTimeout);
 
-        Say("Starting two trainer hosts ...");
-        var trainer = Path.Combine(directory, "Coordinator.TrainerHost.dll");
+        // Both trainers serve the demo's base model: a small byte-level transformer built from a fixed seed.
+        var spec = DemoModel.Spec;
+        var shape = new Dictionary<string, string>
+        {
+            ["COORDINATOR_Trainer__BaseModel"] = DemoModel.BaseModel,
+            ["COORDINATOR_Trainer__Layers"] = Num(spec.Layers),
+            ["COORDINATOR_Trainer__Width"] = Num(spec.Width),
+            ["COORDINATOR_Trainer__Heads"] = Num(spec.Heads),
+            ["COORDINATOR_Trainer__ContextLength"] = Num(spec.ContextLength),
+            ["COORDINATOR_Trainer__Seed"] = spec.Seed.ToString(CultureInfo.InvariantCulture),
+        };
         string[] replicas = ["demo-trainer-1", "demo-trainer-2"];
-        var trainers = replicas.Select(replica => Start(trainer,
+        var trainers = replicas.Select(replica => Start(Path.Combine(directory, "Coordinator.TrainerHost.dll"),
             ["run", "--replica-id", replica, "--silo-port", Num(FreePorts.Next()), "--primary-silo", $"127.0.0.1:{siloPort}",
-             "--cluster-id", clusterId, "--capacity", "4", "--cpu-threads", "1", "--device", "cpu", "--state-dir", options.WorkDirectory])).ToList();
+             "--cluster-id", clusterId, "--capacity", "4", "--cpu-threads", Num(options.CpuThreads), "--device", "cpu", "--state-dir", options.WorkDirectory], shape)).ToList();
+        Say($"Started two trainer hosts (pids {string.Join(", ", trainers.Select(t => t.Id))}) ...");
 
         var cluster = new CoordinatorClusterOptions { ClusterId = clusterId, GatewayPort = gatewayPort, SiloPort = siloPort };
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
@@ -77,98 +106,102 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         await clientHost.StartAsync(cancellationToken);
         var client = clientHost.Services.GetRequiredService<CoordinatorClient>();
 
-        var baseModel = new TrainerOptions().BaseModel;
-        await WaitForReplicasAsync(client, baseModel, replicas.Length, trainers, cancellationToken);
-        foreach (var replica in await client.ListReplicasAsync(baseModel))
+        await WaitForReplicasAsync(client, replicas.Length, trainers, cancellationToken);
+        foreach (var replica in await client.ListReplicasAsync(DemoModel.BaseModel))
         {
             Say($"  replica {replica.ReplicaId}: {replica.Device.Kind} [{replica.Device.Name}], {replica.LoraCapacity} LoRA slots");
         }
 
         Say($"Cluster ready after {clock.Elapsed.TotalSeconds:F1} s.");
         var session = await client.OpenSessionAsync(OwnerToken, new Dictionary<string, string> { ["purpose"] = "demo" });
-        var lora = new LoraConfig(Rank: 8, Alpha: 16, TargetModules: ["qkv", "proj", "mlp_fc", "mlp_proj"], Seed: 1);
-        var model = await client.CreateModelAsync(session.SessionId, OwnerToken, baseModel, lora);
+        var model = await client.CreateModelAsync(session.SessionId, OwnerToken, DemoModel.BaseModel, DemoModel.Lora);
         var modelId = model.ModelId;
 
-        var heldOut = _task.Batch(new Random(12345), 256);
-        var problems = _task.Problems(new Random(777), 40);
-        var before = await EvaluateAsync(client, modelId, heldOut, problems, "before");
+        // Held-out problems: never drawn for training.
+        var problems = _task.Problems(new Random(777), Problems);
+        var heldOut = new HashSet<(int, int)>(problems);
+        var heldOutBatch = problems.Select(p => AdditionTask.ToDatum(p.A, p.B)).ToList();
+        var before = await EvaluateAsync(client, modelId, heldOutBatch, problems, "before", cancellationToken);
         var placed = await client.GetModelAsync(modelId);
-        Say($"Model {modelId} (LoRA rank {lora.Rank} on {string.Join(", ", lora.TargetModules)}) is on replica {placed.ReplicaId}.");
+        Say($"Base model {spec.Layers} layers x {spec.Width} wide (seed {spec.Seed}, random and frozen); "
+            + $"LoRA rank {DemoModel.Lora.Rank} on {string.Join(", ", DemoModel.Lora.TargetModules)}; model {modelId} is on replica {placed.ReplicaId}.");
 
-        Say($"Training {options.Steps} steps of {options.BatchSize} problems (Adam, learning rate {options.LearningRate}) ...");
+        Say($"Training {options.Steps} steps of {options.BatchSize} problems (Adam, learning rate {options.LearningRate} with warm-up and cosine decay), "
+            + "each step submitted while the previous ones run ...");
+        var training = Stopwatch.StartNew();
         var random = new Random(1);
-        var adam = new AdamParams(LearningRate: options.LearningRate, GradClipNorm: 1.0);
-        var window = Stopwatch.StartNew();
-        double computeMs = 0;
+        var pipeline = new OperationPipeline(client, modelId, depth: 2);
+        var progress = new Progress(this, options.Steps);
         for (var step = 1; step <= options.Steps; step++)
         {
-            var forward = await client.ForwardBackwardAsync(modelId, _task.Batch(random, options.BatchSize), cancellationToken);
-            var optim = await client.OptimStepAsync(modelId, adam, cancellationToken);
-            computeMs += forward.Timing.ComputeTime.TotalMilliseconds + optim.Timing.ComputeTime.TotalMilliseconds;
-            if (step % 25 == 0 || step == options.Steps)
+            var batch = _task.Batch(random, options.BatchSize, heldOut);
+            var adam = new AdamParams(LearningRate: DemoModel.LearningRate(options.LearningRate, step, options.Steps), GradClipNorm: 1.0);
+            if (await pipeline.SubmitAsync([new ForwardBackwardOperation(batch), new OptimStepOperation(adam)], cancellationToken) is { } done)
             {
-                var steps = step % 25 == 0 ? 25 : step % 25;
-                Say($"  step {step,4}  loss {forward.Loss:F3}  grad norm {optim.GradNorm:F2}  "
-                    + $"{window.Elapsed.TotalMilliseconds / steps:F1} ms/step end to end, {computeMs / steps:F1} ms on the trainer");
-                window.Restart();
-                computeMs = 0;
+                progress.Finished(done);
             }
         }
 
-        var after = await EvaluateAsync(client, modelId, heldOut, problems, "after");
+        foreach (var done in await pipeline.DrainAsync(cancellationToken))
+        {
+            progress.Finished(done);
+        }
+
+        var trainingSeconds = training.Elapsed.TotalSeconds;
+        var after = await EvaluateAsync(client, modelId, heldOutBatch, problems, "after", cancellationToken);
         var saved = await client.SaveStateAsync(modelId, "demo-adapter.state", includeOptimizerState: true, cancellationToken);
-        Say($"Held-out loss {before.Loss:F3} -> {after.Loss:F3}; exact answers {before.Correct}/{problems.Count} -> {after.Correct}/{problems.Count}.");
+        Report = new DemoReport(before.Loss, after.Loss, before.Correct, after.Correct, Problems, options.Steps, trainingSeconds);
+        Say($"Held-out loss {before.Loss:F3} -> {after.Loss:F3}; exact answers {before.Correct}/{Problems} -> {after.Correct}/{Problems} "
+            + $"after {options.Steps} steps in {trainingSeconds:F1} s.");
         Say($"Saved the adapter (with optimizer state, step {saved.Step}) to {saved.Path}");
         Say($"Dashboard: http://127.0.0.1:{httpPort}/dashboard  metrics: http://127.0.0.1:{httpPort}/metrics");
 
         if (options.KeepRunning)
         {
-            Say("The cluster keeps running; Ctrl-C stops it.");
+            Say("The cluster keeps running; Ctrl-C or SIGTERM stops it.");
             try
             {
                 await Task.Delay(Timeout.Infinite, cancellationToken);
             }
             catch (OperationCanceledException)
             {
+                // The way to end --keep-running: stop as if the demo had finished now.
             }
         }
 
         await client.CloseSessionAsync(session.SessionId, OwnerToken);
         await clientHost.StopAsync(CancellationToken.None);
-        var exits = new List<int>();
-        foreach (var child in trainers.Append(silo))
-        {
-            exits.Add(await child.InterruptAsync(TimeSpan.FromSeconds(30)));
-        }
-
+        var exits = await StopChildrenAsync();
         Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}). Demo finished in {clock.Elapsed.TotalSeconds:F1} s.");
-        return exits.All(e => e == 0) ? 0 : 1;
+        return Exit(exits);
     }
 
     private async Task<(double Loss, int Correct)> EvaluateAsync(
-        CoordinatorClient client, string modelId, IReadOnlyList<Datum> heldOut, IReadOnlyList<(int A, int B)> problems, string label)
+        CoordinatorClient client, string modelId, IReadOnlyList<Datum> heldOut, IReadOnlyList<(int A, int B)> problems, string label, CancellationToken cancellationToken)
     {
-        var loss = (await client.ForwardAsync(modelId, heldOut)).Loss;
+        // Every sample submitted at once: one call, and the trainer runs them back to back.
+        var sampling = new SamplingParams(MaxTokens: 4, Temperature: 0, StopTokens: [AdditionTask.EndToken]);
+        var operations = problems.Select(p => (TrainingOperation)new SampleOperation(AdditionTask.Encode(AdditionTask.Prompt(p.A, p.B)), sampling))
+            .Prepend(new ForwardOperation(heldOut)).ToList();
+        var results = await client.WaitAsync(await client.SubmitAsync(modelId, operations), null, cancellationToken);
+        var outputs = results.Select(r => r.GetOutputOrThrow()).ToList();
         var correct = 0;
         var shown = new List<string>();
-        foreach (var (a, b) in problems)
+        foreach (var ((a, b), output) in problems.Zip(outputs.Skip(1)))
         {
-            var prompt = AdditionTask.Encode(AdditionTask.Prompt(a, b));
-            var sample = await client.SampleAsync(modelId, prompt, new SamplingParams(MaxTokens: 4, Temperature: 0, StopTokens: [AdditionTask.EndToken]));
-            var answer = sample.Sequences[0].Tokens;
+            var answer = output.Sample!.Sequences[0].Tokens;
             correct += AdditionTask.IsCorrect(a, b, answer) ? 1 : 0;
-            if (shown.Count < 4)
+            if (shown.Count < 5)
             {
-                shown.Add($"{AdditionTask.Prompt(a, b)}{AdditionTask.Decode(answer).TrimEnd('\n')} (want {a + b})");
+                shown.Add($"{AdditionTask.Prompt(a, b)}{AdditionTask.Decode(answer).TrimEnd('\n')}{(AdditionTask.IsCorrect(a, b, answer) ? "" : $" (want {a + b})")}");
             }
         }
 
         Say($"Samples {label} training (greedy): {string.Join("   ", shown)}");
-        return (loss, correct);
+        return (outputs[0].Forward!.Loss, correct);
     }
 
-    private static async Task WaitForReplicasAsync(CoordinatorClient client, string baseModel, int count, IReadOnlyList<ChildProcess> trainers, CancellationToken cancellationToken)
+    private static async Task WaitForReplicasAsync(CoordinatorClient client, int count, IReadOnlyList<ChildProcess> trainers, CancellationToken cancellationToken)
     {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < StartTimeout)
@@ -178,7 +211,7 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
                 throw new InvalidOperationException($"A trainer host exited with {exited.ExitCode} while starting.");
             }
 
-            var snapshot = await client.GetCapacityAsync(baseModel);
+            var snapshot = await client.GetCapacityAsync(DemoModel.BaseModel);
             if (snapshot.Replicas.Count >= count)
             {
                 return;
@@ -190,16 +223,61 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         throw new TimeoutException($"{count} trainer replicas did not register within {StartTimeout}.");
     }
 
-    private ChildProcess Start(string assembly, string[] args)
+    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string>? environment)
     {
-        var child = ChildProcess.StartDotnet(assembly, args);
+        var child = ChildProcess.StartDotnet(assembly, args, environment);
         _children.Add(child);
         return child;
     }
+
+    /// <summary>Stops the children still running, trainers first: SIGTERM, then a kill after <see cref="StopGrace"/>.</summary>
+    private async Task<List<int>> StopChildrenAsync()
+    {
+        var exits = new List<int>();
+        List<ChildProcess> order = _children.Count == 0 ? [] : [.. _children.Skip(1), _children[0]];
+        foreach (var child in order)
+        {
+            exits.Add(child.HasExited ? child.ExitCode : await child.StopAsync(StopGrace));
+        }
+
+        return exits;
+    }
+
+    private static int Exit(List<int> exits) => exits.All(e => e == 0) ? ExitCodes.Ok : ExitCodes.Failed;
 
     private void Say(string line) => stdout.WriteLine(line);
 
     private static string Num(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Tail(string output) => string.Join(Environment.NewLine, output.Split(Environment.NewLine).TakeLast(30));
+
+    /// <summary>Prints a progress line every so many finished steps: loss, grad norm, and where the time went.</summary>
+    private sealed class Progress(DemoRunner demo, int steps)
+    {
+        private readonly int _every = Math.Max(1, steps / 8);
+        private readonly Stopwatch _window = Stopwatch.StartNew();
+        private int _finished;
+        private int _inWindow;
+        private double _computeMs;
+        private double _loss;
+
+        public void Finished(IReadOnlyList<OperationOutput> step)
+        {
+            var (forward, optim) = (step[0].Forward!, step[1].OptimStep!);
+            _finished++;
+            _inWindow++;
+            _loss += forward.Loss;
+            _computeMs += forward.Timing.ComputeTime.TotalMilliseconds + optim.Timing.ComputeTime.TotalMilliseconds;
+            if (_finished % _every == 0 || _finished == steps)
+            {
+                demo.Say($"  step {_finished,5}  loss {_loss / _inWindow:F3}  grad norm {optim.GradNorm:F2}  "
+                    + $"{_window.Elapsed.TotalMilliseconds / _inWindow:F2} ms/step end to end, {_computeMs / _inWindow:F2} ms computing on the trainer");
+                (_inWindow, _computeMs, _loss) = (0, 0, 0);
+                _window.Restart();
+            }
+        }
+    }
 }
+
+/// <summary>What a demo run measured on its held-out problems.</summary>
+internal sealed record DemoReport(double LossBefore, double LossAfter, int CorrectBefore, int CorrectAfter, int Problems, int Steps, double TrainingSeconds);

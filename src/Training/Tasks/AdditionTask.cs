@@ -50,14 +50,21 @@ public sealed class AdditionTask(int maxOperand = 99)
         return new Datum(inputs, targets, weights);
     }
 
-    /// <summary>A batch of random problems drawn from <paramref name="random"/>.</summary>
-    public IReadOnlyList<Datum> Batch(Random random, int size)
+    /// <summary>A batch of random problems drawn from <paramref name="random"/>, none of them in <paramref name="exclude"/> (held-out problems).</summary>
+    public IReadOnlyList<Datum> Batch(Random random, int size, IReadOnlySet<(int A, int B)>? exclude = null)
     {
         ArgumentNullException.ThrowIfNull(random);
         var batch = new Datum[size];
         for (var i = 0; i < size; i++)
         {
-            batch[i] = ToDatum(random.Next(MaxOperand + 1), random.Next(MaxOperand + 1));
+            var (a, b) = (random.Next(MaxOperand + 1), random.Next(MaxOperand + 1));
+            if (exclude?.Contains((a, b)) == true)
+            {
+                i--;
+                continue;
+            }
+
+            batch[i] = ToDatum(a, b);
         }
 
         return batch;
