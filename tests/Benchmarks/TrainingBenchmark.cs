@@ -1,6 +1,7 @@
-using System.Diagnostics;
 using Coordinator.Contracts.Client;
+using System.Diagnostics;
 using Coordinator.Contracts.Configuration;
+using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;
 using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
@@ -26,7 +27,7 @@ internal static class TrainingBenchmark
     {
         var startups = quick ? 2 : 5;
         var blocks = quick ? 4 : 10;
-        const int StepsPerBlock = 20;
+        const int StepsPerBlock = 50;
         var dir = AppContext.BaseDirectory;
         var stateDir = Directory.CreateTempSubdirectory("coordinator-bench-").FullName;
 
@@ -66,58 +67,71 @@ internal static class TrainingBenchmark
         startupMs.Sort();
         Console.WriteLine($"Trainer host start-up (process start -> replica registered, demo base model, CPU): median {startupMs[startupMs.Count / 2]:F0} ms, min {startupMs[0]:F0} ms, max {startupMs[^1]:F0} ms over {startups} starts");
 
-        // 2. ms per step, direct versus through the cluster.
+        // 2. ms per step: direct, through the cluster waiting for each operation, and through the cluster pipelined.
         var spec = new TrainerOptions().Spec;
         var lora = new LoraConfig(8, 16, ["qkv", "proj", "mlp_fc", "mlp_proj"], 1);
         var batch = new AdditionTask(99).Batch(new Random(1), 32);
         var adam = new AdamParams(LearningRate: 1e-3);
+        var step = new TrainingOperation[] { new ForwardBackwardOperation(batch), new OptimStepOperation(adam) };
 
         await using var stepTrainer = StartTrainer("bench-steps");
         await WaitRegisteredAsync("bench-steps", stepTrainer);
         var session = await client.OpenSessionAsync("bench");
-        var modelId = (await client.CreateModelAsync(session.SessionId, "bench", BaseModel, lora)).ModelId;
+        var waitedModel = (await client.CreateModelAsync(session.SessionId, "bench", BaseModel, lora)).ModelId;
+        var pipelinedModel = (await client.CreateModelAsync(session.SessionId, "bench", BaseModel, lora)).ModelId;
         using var engine = await TrainingEngine.StartAsync(new TrainingEngineOptions { Spec = spec, Device = "cpu", CpuThreads = 1, StateDirectory = stateDir });
         await engine.CreateAdapterAsync("direct", lora);
 
-        async Task<double> DirectStepAsync()
+        // Each mode runs a block of steps and reports ms per step over the block (pipelining only pays off across steps).
+        async Task<double> DirectBlockAsync(int steps)
         {
             var start = Stopwatch.GetTimestamp();
-            await engine.ForwardBackwardAsync("direct", batch);
-            await engine.OptimStepAsync("direct", adam);
-            return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            for (var i = 0; i < steps; i++)
+            {
+                await engine.ForwardBackwardAsync("direct", batch);
+                await engine.OptimStepAsync("direct", adam);
+            }
+
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds / steps;
         }
 
         var trainerComputeMs = new List<double>();
-        async Task<double> ClusterStepAsync()
+        async Task<double> WaitedBlockAsync(int steps)
         {
             var start = Stopwatch.GetTimestamp();
-            var forward = await client.ForwardBackwardAsync(modelId, batch);
-            var optim = await client.OptimStepAsync(modelId, adam);
-            var elapsed = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
-            trainerComputeMs.Add(forward.Timing.ComputeTime.TotalMilliseconds + optim.Timing.ComputeTime.TotalMilliseconds);
-            return elapsed;
+            for (var i = 0; i < steps; i++)
+            {
+                var forward = await client.ForwardBackwardAsync(waitedModel, batch);
+                var optim = await client.OptimStepAsync(waitedModel, adam);
+                trainerComputeMs.Add(forward.Timing.ComputeTime.TotalMilliseconds + optim.Timing.ComputeTime.TotalMilliseconds);
+            }
+
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds / steps;
         }
 
-        for (var i = 0; i < 10; i++)
+        async Task<double> PipelinedBlockAsync(int steps)
         {
-            await DirectStepAsync();
-            await ClusterStepAsync();
+            var start = Stopwatch.GetTimestamp();
+            var pipeline = new OperationPipeline(client, pipelinedModel, depth: 2);
+            for (var i = 0; i < steps; i++)
+            {
+                await pipeline.SubmitAsync(step);
+            }
+
+            await pipeline.DrainAsync();
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds / steps;
         }
 
+        await DirectBlockAsync(10);
+        await WaitedBlockAsync(10);
+        await PipelinedBlockAsync(10);
         trainerComputeMs.Clear();
-        var direct = new List<double>();
-        var through = new List<double>();
+        var (direct, waited, pipelined) = (new List<double>(), new List<double>(), new List<double>());
         for (var block = 0; block < blocks; block++)
         {
-            for (var i = 0; i < StepsPerBlock; i++)
-            {
-                direct.Add(await DirectStepAsync());
-            }
-
-            for (var i = 0; i < StepsPerBlock; i++)
-            {
-                through.Add(await ClusterStepAsync());
-            }
+            direct.Add(await DirectBlockAsync(StepsPerBlock));
+            waited.Add(await WaitedBlockAsync(StepsPerBlock));
+            pipelined.Add(await PipelinedBlockAsync(StepsPerBlock));
         }
 
         static double Median(List<double> values)
@@ -126,12 +140,68 @@ internal static class TrainingBenchmark
             return sorted[sorted.Length / 2];
         }
 
-        var (d, c, t) = (Median(direct), Median(through), Median(trainerComputeMs));
+        var (d, w, p, t) = (Median(direct), Median(waited), Median(pipelined), Median(trainerComputeMs));
         Console.WriteLine($"Training step (forward_backward + optim_step), demo model {spec.Layers} layers x {spec.Width} wide, context {spec.ContextLength}, "
-            + $"LoRA rank {lora.Rank} on all projections, batch {batch.Count}, CPU, 1 torch thread; {direct.Count} steps each, alternating blocks of {StepsPerBlock}:");
-        Console.WriteLine($"  direct (TorchSharp engine in this process)  median {d,7:F2} ms/step");
-        Console.WriteLine($"  through the cluster (client -> model grain -> trainer process)  median {c,7:F2} ms/step, of which {t:F2} ms computing on the trainer");
-        Console.WriteLine($"  ratio cluster / direct: {c / d:F2}x  (overhead {c - d:F2} ms per step = 2 submissions + 2 waits + 2 grain hops each way)");
+            + $"LoRA rank {lora.Rank} on all projections, batch {batch.Count}, CPU, 1 torch thread; {blocks} blocks of {StepsPerBlock} steps per mode, "
+            + "modes alternating, median of the blocks' ms/step:");
+        Console.WriteLine($"  direct (TorchSharp engine in this process)                       {d,7:F2} ms/step");
+        Console.WriteLine($"  through the cluster, waiting for each operation                  {w,7:F2} ms/step  ({w / d:F2}x direct; "
+            + $"{t:F2} ms/step of it computing on the trainer, which shares the 2 cores with the silo and this client)");
+        Console.WriteLine($"  through the cluster, pipelined (OperationPipeline, depth 2)      {p,7:F2} ms/step  ({p / d:F2}x direct)");
+
+        // 3. Where one operation's time goes when the caller waits for each: timestamps of the client, the model grain
+        //    (accepted, finished) and the trainer (enqueued, started, finished) on this one machine's clock.
+        var grains = cluster.Host.Services.GetRequiredService<IClusterClient>();
+        var segments = new Dictionary<string, List<double>>();
+        var model = grains.GetGrain<IModelGrain>(waitedModel);
+        for (var i = 0; i < blocks * StepsPerBlock / 2; i++)
+        {
+            foreach (var operation in step)
+            {
+                var sent = DateTimeOffset.UtcNow;
+                var result = (await model.SubmitAndAwaitAsync([operation], IModelGrain.MaxAwait))[0];
+                var received = DateTimeOffset.UtcNow;
+                var timing = result.Output!.Timing!;
+                void Add(string name, DateTimeOffset from, DateTimeOffset to) =>
+                    (segments.TryGetValue($"{operation.Kind}: {name}", out var list) ? list : segments[$"{operation.Kind}: {name}"] = []).Add((to - from).TotalMilliseconds);
+                Add("client -> model grain accepts", sent, result.SubmittedAt);
+                Add("model grain -> trainer device queue", result.SubmittedAt, timing.EnqueuedAt);
+                Add("device queue -> compute starts", timing.EnqueuedAt, timing.StartedAt);
+                Add("compute", timing.StartedAt, timing.FinishedAt);
+                Add("trainer -> model grain completes", timing.FinishedAt, result.CompletedAt!.Value);
+                Add("model grain -> client", result.CompletedAt!.Value, received);
+                Add("total", sent, received);
+            }
+        }
+
+        // The floor: a plain grain call from this client (one round trip, no trainer), back to back and after the idle
+        // gap a forward_backward leaves, when the processes' threads have gone to sleep.
+        var hot = new List<double>();
+        var idle = new List<double>();
+        for (var i = 0; i < blocks * StepsPerBlock / 2; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await model.GetAsync();
+            hot.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            Thread.Sleep(6);
+            start = Stopwatch.GetTimestamp();
+            await model.GetAsync();
+            idle.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+        }
+
+        Console.WriteLine($"Plain grain call round trip (client -> model grain -> client): median {Median(hot):F3} ms back to back, {Median(idle):F3} ms after 6 ms idle");
+        Console.WriteLine("Where one operation's time goes, waiting for each (median ms over "
+            + $"{blocks * StepsPerBlock / 2} of each kind; one machine's clock, so segments of about 0.05 ms are at its resolution):");
+        foreach (var (name, values) in segments)
+        {
+            Console.WriteLine($"  {name,-50} {Median(values),7:F3} ms");
+        }
+
+        foreach (var operation in step)
+        {
+            var overhead = Median(segments[$"{operation.Kind}: total"]) - Median(segments[$"{operation.Kind}: compute"]);
+            Console.WriteLine($"  {operation.Kind}: overhead (total - compute)".PadRight(52) + $" {overhead,7:F3} ms");
+        }
 
         await client.CloseSessionAsync(session.SessionId, "bench");
         await stepTrainer.StopAsync(TimeSpan.FromSeconds(30));

@@ -49,4 +49,4 @@ internal static class DemoCommand
 
 /// <summary>What the demo does.</summary>
 internal sealed record DemoOptions(
-    int Steps = 1500, int BatchSize = 64, double LearningRate = 1e-2, int CpuThreads = 1, string WorkDirectory = "demo-state", bool KeepRunning = false);
+    int Steps = 4500, int BatchSize = 32, double LearningRate = 4e-3, int CpuThreads = 1, string WorkDirectory = "demo-state", bool KeepRunning = false);

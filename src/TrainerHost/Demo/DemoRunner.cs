@@ -121,10 +121,9 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var problems = _task.Problems(new Random(777), Problems);
         var heldOut = new HashSet<(int, int)>(problems);
         var heldOutBatch = problems.Select(p => AdditionTask.ToDatum(p.A, p.B)).ToList();
+        Say($"Base model {spec.Layers} layers x {spec.Width} wide, built from seed {spec.Seed} (random and frozen); "
+            + $"LoRA rank {DemoModel.Lora.Rank} on {string.Join(", ", DemoModel.Lora.TargetModules)} (model {modelId}).");
         var before = await EvaluateAsync(client, modelId, heldOutBatch, problems, "before", cancellationToken);
-        var placed = await client.GetModelAsync(modelId);
-        Say($"Base model {spec.Layers} layers x {spec.Width} wide (seed {spec.Seed}, random and frozen); "
-            + $"LoRA rank {DemoModel.Lora.Rank} on {string.Join(", ", DemoModel.Lora.TargetModules)}; model {modelId} is on replica {placed.ReplicaId}.");
 
         Say($"Training {options.Steps} steps of {options.BatchSize} problems (Adam, learning rate {options.LearningRate} with warm-up and cosine decay), "
             + "each step submitted while the previous ones run ...");
@@ -254,7 +253,7 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
     /// <summary>Prints a progress line every so many finished steps: loss, grad norm, and where the time went.</summary>
     private sealed class Progress(DemoRunner demo, int steps)
     {
-        private readonly int _every = Math.Max(1, steps / 8);
+        private readonly int _every = steps >= 2000 ? 500 : Math.Max(1, steps / 5);
         private readonly Stopwatch _window = Stopwatch.StartNew();
         private int _finished;
         private int _inWindow;
