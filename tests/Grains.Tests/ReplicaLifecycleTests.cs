@@ -1,6 +1,7 @@
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;
+using Coordinator.Grains.Replicas;
 
 namespace Coordinator.Grains.Tests;
 
@@ -43,6 +44,22 @@ public sealed class ReplicaLifecycleTests(TwoSiloClusterFixture fixture) : IClas
         Assert.Equal(ModelStatus.Unloaded, model.Status);
         Assert.Equal(id, model.LastReplicaId);
         Assert.Empty((await C.Client.GetCapacityAsync(baseModel)).Replicas);
+    }
+
+    [Fact]
+    public async Task A_replica_whose_host_silo_is_an_active_member_gets_a_grace_before_missed_heartbeats_mark_it_dead()
+    {
+        var baseModel = TestData.Id("base");
+        var id = TestData.Id("rep");
+        var liveSilo = C.Cluster.Silos[0].SiloAddress.ToParsableString();
+        await C.Client.RegisterReplicaAsync(id, TestData.Replica(baseModel, 1) with { Endpoint = liveSilo });
+
+        // Heartbeats refused for a while (another silo died) do not kill a trainer that membership still counts.
+        C.Time.Advance(CoordinatorCluster.HeartbeatTimeout + TimeSpan.FromSeconds(1));
+        Assert.Equal(ReplicaStatus.Active, (await C.Client.GetReplicaAsync(id)).Status);
+
+        C.Time.Advance(CoordinatorCluster.HeartbeatTimeout * (ReplicaGrain.ActiveHostGrace - 1));
+        Assert.Equal(ReplicaStatus.Dead, (await C.Client.GetReplicaAsync(id)).Status);
     }
 
     [Fact]

@@ -1,6 +1,5 @@
 using Coordinator.Contracts.Configuration;
 using System.Net;
-using Coordinator.Contracts.Streams;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Grains.Placement;
 using Coordinator.Grains.Replicas;
@@ -93,17 +92,13 @@ public static class CoordinatorSiloBuilderExtensions
                 o.ConfigurationOptions = redis;
                 o.GrainStorageSerializer = serializer;
             });
-            // Pub-sub state holds Orleans' own types: keep Orleans' default serializer for it.
-            silo.AddRedisGrainStorage(StreamProviders.PubSubStore, o => o.ConfigurationOptions = redis);
         }
         else
         {
             silo.AddMemoryGrainStorage(PersistenceSchema.StorageName, o => o.GrainStorageSerializer = serializer);
-            silo.AddMemoryGrainStorage(StreamProviders.PubSubStore);
         }
 
         silo.UseCoordinatorReminders(persistence);
-        silo.AddMemoryStreams(StreamProviders.Events);
         return silo;
     }
 

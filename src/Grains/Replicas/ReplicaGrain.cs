@@ -39,15 +39,26 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
     private readonly ReplicaOptions _options;
     private readonly ILogger<ReplicaGrain> _logger;
     private readonly GrainWatchdog _liveness;
+    private readonly IClusterMembershipService _membership;
+
+    /// <summary>
+    /// How much longer than <see cref="ReplicaOptions.HeartbeatTimeout"/> a replica whose trainer host the cluster's
+    /// membership still counts as active may go without a heartbeat. When another silo dies, calls routed through its
+    /// share of the grain directory are refused for a few seconds, heartbeats included; a live trainer must not be
+    /// declared dead for that. A host that is truly gone is declared dead through membership at once.
+    /// </summary>
+    internal const int ActiveHostGrace = 3;
 
     public ReplicaGrain(
         [PersistentState("replica", PersistenceSchema.StorageName)] IPersistentState<ReplicaState> state,
         [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
         IOptions<ReplicaOptions> options,
+        IClusterMembershipService membership,
         ILogger<ReplicaGrain> logger)
     {
         _state = state;
         _time = time;
+        _membership = membership;
         _options = options.Value;
         _logger = logger;
         _liveness = new GrainWatchdog(this, "replica-liveness", _options.LivenessCheckPeriod, _options.HeartbeatTimeout, EnforceLivenessAsync);
@@ -163,7 +174,8 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
     /// <summary>Declares the replica dead when its heartbeat is overdue, and finishes a release a crash interrupted.</summary>
     private async Task EnforceLivenessAsync()
     {
-        if (IsUp && _time.GetUtcNow() >= S.LastHeartbeatAt + _options.HeartbeatTimeout)
+        var silence = _time.GetUtcNow() - S.LastHeartbeatAt;
+        if (IsUp && silence >= _options.HeartbeatTimeout && (silence >= _options.HeartbeatTimeout * ActiveHostGrace || !HostIsActiveMember()))
         {
             LogDead(ReplicaId, S.LastHeartbeatAt);
             await GoDownAsync(ReplicaStatus.Dead);
@@ -171,6 +183,21 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
         else if (S.SlotsPendingRemoval || S.PendingLostModels.Count > 0)
         {
             await ReleaseSlotsAsync();
+        }
+    }
+
+    /// <summary>True when the replica registered from a silo that the cluster's membership counts as active.</summary>
+    private bool HostIsActiveMember()
+    {
+        try
+        {
+            return S.Endpoint is { } endpoint
+                && _membership.CurrentSnapshot.GetSiloStatus(SiloAddress.FromParsableString(endpoint)) == SiloStatus.Active;
+        }
+        catch (FormatException)
+        {
+            // Registered from something that is not a silo address (a test double, a client): heartbeats alone decide.
+            return false;
         }
     }
 

@@ -11,6 +11,7 @@ using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
+using Orleans.Diagnostics;
 
 namespace Coordinator.ServiceDefaults.Telemetry;
 
@@ -24,7 +25,7 @@ public static class ServiceDefaultsExtensions
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Traces (Coordinator and Orleans sources), metrics (Coordinator, Orleans, .NET runtime) with OTLP export when
+    /// Traces (Coordinator and Orleans sources), metrics (Orleans, .NET runtime) with OTLP export when
     /// configured and a Prometheus scrape endpoint, and a liveness health check.
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorServiceDefaults(this IHostApplicationBuilder builder, TelemetryOptions telemetry, string serviceName, string nodeId)
@@ -35,7 +36,8 @@ public static class ServiceDefaultsExtensions
             .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: nodeId))
             .WithTracing(t =>
             {
-                t.AddSource(CoordinatorTelemetry.SourceName).AddSource([.. CoordinatorTelemetry.OrleansSourceNames]);
+                // Every Orleans source: grain calls (runtime, application), activation lifecycle and storage.
+                t.AddSource(CoordinatorTelemetry.SourceName).AddSource(ActivitySources.AllActivitySourceName);
                 if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
                 {
                     t.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
@@ -43,7 +45,7 @@ public static class ServiceDefaultsExtensions
             })
             .WithMetrics(m =>
             {
-                m.AddMeter(CoordinatorTelemetry.SourceName, "Microsoft.Orleans").AddRuntimeInstrumentation();
+                m.AddMeter("Microsoft.Orleans").AddRuntimeInstrumentation();
                 if (telemetry.PrometheusEnabled)
                 {
                     m.AddPrometheusExporter();
