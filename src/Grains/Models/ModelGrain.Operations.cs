@@ -120,13 +120,13 @@ internal sealed partial class ModelGrain
 
     private async Task<IReadOnlyList<OperationResult>> AwaitAsync(IReadOnlyList<OperationRecord> records, TimeSpan timeout)
     {
-        var last = records.Where(r => !r.IsCompleted).ToList();
-        if (last.Count > 0)
+        var pending = records.Where(r => !r.IsCompleted).ToList();
+        if (pending.Count > 0)
         {
             var wait = timeout < IModelGrain.MaxAwait ? timeout : IModelGrain.MaxAwait;
             try
             {
-                await Task.WhenAll(last.Select(r => r.Completion.Task)).WaitAsync(wait, time);
+                await Task.WhenAll(pending.Select(r => r.Completion.Task)).WaitAsync(wait, time);
             }
             catch (TimeoutException)
             {
@@ -321,14 +321,20 @@ internal sealed partial class ModelGrain
         });
     }
 
-    /// <summary>Refuses new submissions, fails everything queued, then waits for what was sent to the trainer.</summary>
-    private async Task StopOperationsAsync(string reason)
+    /// <summary>
+    /// Runs an unload or release: refuses submissions meanwhile (waits interleave, so a submission could otherwise
+    /// slip in), fails everything queued, waits for what was sent to the trainer, then does <paramref name="stop"/>.
+    /// </summary>
+    private async Task<ModelInfo> StopAsync(string reason, Func<Task> stop)
     {
+        EnsureExists();
         _stopping = true;
         try
         {
             FailQueued(CoordinatorErrorCode.InvalidState, $"{reason} before this operation ran");
             await _runner;
+            await stop();
+            return ToInfo();
         }
         finally
         {

@@ -114,18 +114,14 @@ internal sealed partial class ModelGrain(
         LogPlaced(ModelId, grant.ReplicaId);
     }
 
-    public async Task<ModelInfo> UnloadAsync()
+    public Task<ModelInfo> UnloadAsync() => StopAsync("the model was unloaded", async () =>
     {
-        EnsureExists();
-        await StopOperationsAsync("the model was unloaded");
         if (HoldsSlot)
         {
             await UnloadFromTrainerAsync();
             await ReleaseSlotAsync(ModelStatus.Unloaded, null);
         }
-
-        return ToInfo();
-    }
+    });
 
     public async Task<ModelInfo> OnReplicaLostAsync(string replicaId)
     {
@@ -152,10 +148,8 @@ internal sealed partial class ModelGrain(
         return ToInfo();
     }
 
-    public async Task<ModelInfo> ReleaseAsync()
+    public Task<ModelInfo> ReleaseAsync() => StopAsync("its session ended", async () =>
     {
-        EnsureExists();
-        await StopOperationsAsync("its session ended");
         if (S.Status != ModelStatus.Released)
         {
             if (HoldsSlot)
@@ -165,9 +159,7 @@ internal sealed partial class ModelGrain(
 
             await ReleaseSlotAsync(ModelStatus.Released, null);
         }
-
-        return ToInfo();
-    }
+    });
 
     private async Task ReleaseSlotAsync(ModelStatus next, string? reason)
     {
