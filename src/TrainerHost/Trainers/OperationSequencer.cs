@@ -32,8 +32,8 @@ internal sealed class OperationSequencer(TimeProvider time)
         var deadline = time.GetUtcNow() + GapTimeout;
         while (true)
         {
-            Task turn;
             Task<OperationOutput>? started = null;
+            Task? turn = null;
             lock (_lines)
             {
                 if (!_lines.TryGetValue(adapterKey, out var line) || (line.Stream != order.Stream && order.Sequence == 1))
@@ -59,8 +59,10 @@ internal sealed class OperationSequencer(TimeProvider time)
                     // Started under the lock, so operations reach the device queue in sequence order.
                     started = Started(start);
                 }
-
-                turn = line.Advanced.Task;
+                else
+                {
+                    turn = line.Advanced.Task;
+                }
             }
 
             if (started is not null)
@@ -71,7 +73,7 @@ internal sealed class OperationSequencer(TimeProvider time)
             var left = deadline - time.GetUtcNow();
             try
             {
-                await turn.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, time);
+                await turn!.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, time);
             }
             catch (TimeoutException)
             {
