@@ -27,7 +27,10 @@ public sealed record ReplicaSlots(
     [property: Id(4)] IReadOnlyList<string> ModelIds)
 {
     /// <summary>Slots that can still be granted (none while draining).</summary>
-    public int Free => Draining ? 0 : Math.Max(0, Capacity - Used);
+    public int Free => FreeSlots(Capacity, Used, Draining);
+
+    /// <summary>Slots a replica can still grant: none while draining, never below zero (capacity may be lowered below use).</summary>
+    public static int FreeSlots(int capacity, int used, bool draining) => draining ? 0 : Math.Max(0, capacity - used);
 }
 
 /// <summary>The capacity of one base model across its replicas.</summary>

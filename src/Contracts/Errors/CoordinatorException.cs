@@ -42,8 +42,9 @@ public class CoordinatorException : Exception
     /// <summary>Shorthand for an <see cref="CoordinatorErrorCode.InvalidArgument"/> error.</summary>
     public static CoordinatorException InvalidArgument(string message) => new(CoordinatorErrorCode.InvalidArgument, message);
 
-    /// <summary>Shorthand for a <see cref="CoordinatorErrorCode.NotFound"/> error.</summary>
-    public static CoordinatorException NotFound(string what, string id) => new(CoordinatorErrorCode.NotFound, $"{what} '{id}' does not exist.");
+    /// <summary>Shorthand for a <see cref="CoordinatorErrorCode.NotFound"/> error: "{what} '{id}' does not exist{detail}."</summary>
+    public static CoordinatorException NotFound(string what, string id, string? detail = null) =>
+        new(CoordinatorErrorCode.NotFound, $"{what} '{id}' does not exist{(detail is null ? "" : $" {detail}")}.");
 
     /// <summary>Shorthand for an <see cref="CoordinatorErrorCode.InvalidState"/> error.</summary>
     public static CoordinatorException InvalidState(string message) => new(CoordinatorErrorCode.InvalidState, message);

@@ -98,8 +98,8 @@ public sealed record LoraConfig(
     [property: Id(2)] IReadOnlyList<string> TargetModules,
     [property: Id(3)] long Seed)
 {
-    /// <summary>LoRA target modules the base model understands.</summary>
-    public static readonly IReadOnlySet<string> KnownTargetModules = new HashSet<string>(StringComparer.Ordinal) { "qkv", "proj", "mlp_fc", "mlp_proj" };
+    /// <summary>The projections of the base model LoRA can target, in the order adapters and their files list them.</summary>
+    public static readonly IReadOnlyList<string> KnownTargetModules = ["qkv", "proj", "mlp_fc", "mlp_proj"];
 
     /// <summary>Largest LoRA rank accepted.</summary>
     public const int MaxRank = 1024;
@@ -132,6 +132,17 @@ public sealed record LoraConfig(
             throw CoordinatorException.InvalidArgument($"Lora.Rank must be at most {MaxRank} (got {Rank}).");
         }
     }
+
+    /// <summary>
+    /// Whether weights of one config fit an adapter of the other: same rank, alpha and target modules (a set: order
+    /// does not matter). The seed does not count: it only initialises weights.
+    /// </summary>
+    public bool SameShapeAs(LoraConfig other) =>
+        other is not null && Rank == other.Rank && Alpha.Equals(other.Alpha)
+        && TargetModules.Order(StringComparer.Ordinal).SequenceEqual(other.TargetModules.Order(StringComparer.Ordinal), StringComparer.Ordinal);
+
+    /// <summary>Whether two configs make the same fresh adapter: the same shape and the same seed.</summary>
+    public bool SameAs(LoraConfig other) => SameShapeAs(other) && Seed == other.Seed;
 }
 
 /// <summary>Shape of the byte-level decoder-only transformer used as a base model.</summary>
@@ -142,4 +153,25 @@ public sealed record BaseModelSpec(
     [property: Id(2)] int Heads = 4,
     [property: Id(3)] int ContextLength = 128,
     [property: Id(4)] int VocabularySize = 256,
-    [property: Id(5)] long Seed = 1234);
+    [property: Id(5)] long Seed = 1234)
+{
+    /// <summary>
+    /// Why a transformer of this shape cannot be built, one (field, problem) per broken rule; empty when it can. The
+    /// trainer's configuration check and the engine both ask here.
+    /// </summary>
+    public IEnumerable<(string Field, string Problem)> Problems()
+    {
+        foreach (var (field, value) in new[] { ("Layers", Layers), ("Width", Width), ("Heads", Heads), ("ContextLength", ContextLength), ("VocabularySize", VocabularySize) })
+        {
+            if (value <= 0)
+            {
+                yield return (field, $"must be greater than 0 (got {value})");
+            }
+        }
+
+        if (Heads > 0 && Width % Heads != 0)
+        {
+            yield return ("Heads", $"must divide Width ({Width}) (got {Heads})");
+        }
+    }
+}

@@ -134,7 +134,7 @@ internal sealed class LoraCapacityGrain(
             .FirstOrDefault();
     }
 
-    private static int Free(ReplicaSlotState slots) => slots.Draining ? 0 : Math.Max(0, slots.Capacity - slots.Models.Count);
+    private static int Free(ReplicaSlotState slots) => ReplicaSlots.FreeSlots(slots.Capacity, slots.Models.Count, slots.Draining);
 
     private CapacitySnapshot Snapshot() => new(
         BaseModel,

@@ -150,8 +150,7 @@ internal sealed partial class ModelGrain
         return _operations.TryGetValue(operationId, out var record)
             ? record
             : throw CoordinatorException.NotFound(
-                "Operation",
-                $"{operationId}' on model '{ModelId}' (results are kept for {Limits.ResultRetention} and not across a restart of the model's host");
+                "Operation", operationId, $"on model '{ModelId}' (results are kept for {Limits.ResultRetention}, and not across a restart of the model's host)");
     }
 
     /// <summary>

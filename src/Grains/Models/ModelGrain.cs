@@ -55,9 +55,7 @@ internal sealed partial class ModelGrain(
         request.Validate();
         if (S.Status != ModelStatus.None)
         {
-            var same = S.SessionId == sessionId && S.BaseModel == request.BaseModel && S.Lora is { } lora
-                && lora.Rank == request.Lora.Rank && lora.Alpha.Equals(request.Lora.Alpha) && lora.Seed == request.Lora.Seed
-                && lora.TargetModules.SequenceEqual(request.Lora.TargetModules);
+            var same = S.SessionId == sessionId && S.BaseModel == request.BaseModel && S.Lora is { } lora && lora.SameAs(request.Lora);
             return same
                 ? ToInfo()
                 : throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"Model '{ModelId}' already exists with other parameters or in another session.");

@@ -6,12 +6,6 @@ namespace Coordinator.ServiceDefaults.Cli;
 /// <summary>The configuration verbs every Coordinator executable has, with the same words and exit codes (0 valid, 2 invalid).</summary>
 public static class ConfigurationVerbs
 {
-    /// <summary>Exit code of a valid configuration.</summary>
-    public const int Ok = 0;
-
-    /// <summary>Exit code of an invalid configuration (the loader has printed every offending key).</summary>
-    public const int InvalidConfiguration = 2;
-
     /// <summary>
     /// <c>check-config</c> and <c>print-config</c>. <paramref name="load"/> binds and validates the settings of the
     /// executable, printing the errors and returning null when the configuration is invalid.
@@ -25,11 +19,11 @@ public static class ConfigurationVerbs
         {
             if (load(parse) is null)
             {
-                return InvalidConfiguration;
+                return ExitCodes.InvalidConfiguration;
             }
 
             stdout.WriteLine("Configuration is valid.");
-            return Ok;
+            return ExitCodes.Ok;
         });
 
         var printConfig = new Command("print-config", "Print the effective configuration (defaults applied, secrets redacted).");
@@ -37,11 +31,11 @@ public static class ConfigurationVerbs
         {
             if (load(parse) is not { } settings)
             {
-                return InvalidConfiguration;
+                return ExitCodes.InvalidConfiguration;
             }
 
             stdout.WriteLine(Redaction.ToRedactedJson(settings));
-            return Ok;
+            return ExitCodes.Ok;
         });
 
         return [checkConfig, printConfig];

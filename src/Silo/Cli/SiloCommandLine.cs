@@ -10,17 +10,6 @@ using StackExchange.Redis;
 
 namespace Coordinator.Silo.Cli;
 
-/// <summary>Exit codes of the silo binary.</summary>
-internal static class ExitCodes
-{
-    public const int Ok = 0;
-    public const int InvalidConfiguration = 2;
-    public const int BackendUnavailable = 3;
-    public const int DriftRefused = 4;
-    public const int NotConfirmed = 5;
-    public const int StartFailed = 6;
-}
-
 /// <summary>The verbs of the silo binary: run (default), check-config, print-config, clear-persistence.</summary>
 internal static class SiloCommandLine
 {

@@ -12,18 +12,6 @@ using Microsoft.Extensions.Hosting;
 
 namespace Coordinator.TrainerHost.Cli;
 
-/// <summary>Exit codes of the trainer host binary.</summary>
-internal static class ExitCodes
-{
-    public const int Ok = 0;
-    public const int Failed = 1;
-    public const int InvalidConfiguration = 2;
-    public const int StartFailed = 6;
-
-    /// <summary>The demo was stopped (SIGINT or SIGTERM) before it finished; 128 + SIGINT, as shells report it.</summary>
-    public const int Interrupted = 130;
-}
-
 /// <summary>The verbs of the trainer host: run (default), demo, check-config, print-config, save-base-model.</summary>
 internal static class TrainerCommandLine
 {

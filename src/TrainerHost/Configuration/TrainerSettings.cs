@@ -64,15 +64,7 @@ internal sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         }
 
         Check("BaseModel", () => Require.Id(options.BaseModel, "BaseModel"));
-        Check("Layers", () => Require.Positive(options.Layers, "Layers"));
-        Check("Width", () => Require.Positive(options.Width, "Width"));
-        Check("Heads", () => Require.Positive(options.Heads, "Heads"));
-        Check("ContextLength", () => Require.Positive(options.ContextLength, "ContextLength"));
-        Check("VocabularySize", () => Require.Positive(options.VocabularySize, "VocabularySize"));
-        if (options.Heads > 0 && options.Width % options.Heads != 0)
-        {
-            errors.Add($"{S}:Heads: must divide {S}:Width ({options.Width}) (got {options.Heads}).");
-        }
+        errors.AddRange(options.Spec.Problems().Select(p => $"{S}:{p.Field}: {p.Problem}."));
 
         if (options.BaseModelPath is { Length: > 0 } path && !File.Exists(path))
         {

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
-using Coordinator.TrainerHost.Cli;
+using Coordinator.ServiceDefaults.Cli;
 
 namespace Coordinator.TrainerHost.Demo;
 

@@ -13,7 +13,7 @@ internal static class DemoModel
 
     public static BaseModelSpec Spec { get; } = new(Layers: 2, Width: 64, Heads: 4, ContextLength: 32, VocabularySize: 256, Seed: 1234);
 
-    public static LoraConfig Lora { get; } = new(Rank: 8, Alpha: 16, TargetModules: ["qkv", "proj", "mlp_fc", "mlp_proj"], Seed: 1);
+    public static LoraConfig Lora { get; } = new(Rank: 8, Alpha: 16, TargetModules: LoraConfig.KnownTargetModules, Seed: 1);
 
     /// <summary>
     /// Linear warm-up over 100 steps (a tenth of a shorter run), then cosine decay to a tenth of the peak. A constant

@@ -5,7 +5,7 @@ using Coordinator.Contracts.Configuration;
 using Coordinator.Contracts.Training;
 using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
-using Coordinator.TrainerHost.Cli;
+using Coordinator.ServiceDefaults.Cli;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.Training.Tasks;
 using Microsoft.Extensions.DependencyInjection;

@@ -102,8 +102,7 @@ public sealed class TrainingEngine : IDisposable
             {
                 if (_adapters.TryGetValue(key, out var existing))
                 {
-                    return existing.Config.Rank == lora.Rank && existing.Config.Alpha.Equals(lora.Alpha)
-                        && existing.Config.Seed == lora.Seed && existing.Config.TargetModules.SequenceEqual(lora.TargetModules)
+                    return existing.Config.SameAs(lora)
                         ? true
                         : throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"Adapter '{key}' exists with another LoRA config.");
                 }
@@ -244,7 +243,7 @@ public sealed class TrainingEngine : IDisposable
             }
 
             var saved = SavedLora(header.Required("lora", fullPath), fullPath);
-            if (saved.Rank != adapter.Config.Rank || !saved.Alpha.Equals(adapter.Config.Alpha) || !saved.TargetModules.Order().SequenceEqual(adapter.Config.TargetModules.Order()))
+            if (!saved.SameShapeAs(adapter.Config))
             {
                 throw CoordinatorException.InvalidArgument(
                     $"State file '{fullPath}' holds a rank {saved.Rank}, alpha {saved.Alpha} adapter on [{string.Join(", ", saved.TargetModules)}]; this model is rank {adapter.Config.Rank}, alpha {adapter.Config.Alpha} on [{string.Join(", ", adapter.Config.TargetModules)}].");

@@ -13,9 +13,6 @@ namespace Coordinator.Training.Model;
 /// </summary>
 internal sealed class BaseTransformer : IDisposable
 {
-    /// <summary>The projections LoRA can target, in the order the adapter and its files list them.</summary>
-    public static readonly string[] Modules = ["qkv", "proj", "mlp_fc", "mlp_proj"];
-
     private const string FileKind = "base-model";
     private readonly Dictionary<string, Tensor> _weights;
 
@@ -45,14 +42,9 @@ internal sealed class BaseTransformer : IDisposable
 
     public static void ValidateSpec(BaseModelSpec spec)
     {
-        Require.Positive(spec.Layers, "Spec.Layers");
-        Require.Positive(spec.Width, "Spec.Width");
-        Require.Positive(spec.Heads, "Spec.Heads");
-        Require.Positive(spec.ContextLength, "Spec.ContextLength");
-        Require.Positive(spec.VocabularySize, "Spec.VocabularySize");
-        if (spec.Width % spec.Heads != 0)
+        if (spec.Problems().FirstOrDefault() is { Field: not null } first)
         {
-            throw CoordinatorException.InvalidArgument($"Spec.Width ({spec.Width}) must be a multiple of Spec.Heads ({spec.Heads}).");
+            throw CoordinatorException.InvalidArgument($"Spec.{first.Field} {first.Problem}.");
         }
     }
 

@@ -21,7 +21,7 @@ internal sealed class LoraAdapter : IDisposable
         Config = config;
         Scale = config.Alpha / config.Rank;
         using var generator = new Generator((ulong)config.Seed);
-        var targets = BaseTransformer.Modules.Where(config.TargetModules.Contains).ToArray();
+        var targets = LoraConfig.KnownTargetModules.Where(config.TargetModules.Contains).ToArray();
         for (var layer = 0; layer < baseModel.Spec.Layers; layer++)
         {
             foreach (var module in targets)
