@@ -25,37 +25,38 @@ public static class ServiceDefaultsExtensions
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Traces (Coordinator and Orleans sources), metrics (Orleans, .NET runtime) with OTLP export when
-    /// configured and a Prometheus scrape endpoint, and a liveness health check.
+    /// Metrics (Orleans, .NET runtime) on a Prometheus scrape endpoint, traces (Coordinator and Orleans sources) and
+    /// metrics over OTLP when an endpoint is configured, and a liveness health check.
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorServiceDefaults(this IHostApplicationBuilder builder, TelemetryOptions telemetry, string serviceName, string nodeId)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(telemetry);
-        builder.Services.AddOpenTelemetry()
-            .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: nodeId))
-            .WithTracing(t =>
-            {
-                // Every Orleans source: grain calls (runtime, application), activation lifecycle and storage.
-                t.AddSource(CoordinatorTelemetry.SourceName).AddSource(ActivitySources.AllActivitySourceName);
-                if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
-                {
-                    t.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
-                }
-            })
-            .WithMetrics(m =>
-            {
-                m.AddMeter("Microsoft.Orleans").AddRuntimeInstrumentation();
-                if (telemetry.PrometheusEnabled)
-                {
-                    m.AddPrometheusExporter();
-                }
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: nodeId));
+        if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
+        {
+            // Spans are recorded only when something receives them: unexported, they would cost every grain call
+            // (and storage access) an activity for nothing.
+            otel.WithTracing(t => t
+                .AddSource(CoordinatorTelemetry.SourceName)
+                .AddSource(ActivitySources.AllActivitySourceName) // grain calls, activation lifecycle, storage
+                .AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint)));
+        }
 
-                if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
-                {
-                    m.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
-                }
-            });
+        otel.WithMetrics(m =>
+        {
+            m.AddMeter("Microsoft.Orleans").AddRuntimeInstrumentation();
+            if (telemetry.PrometheusEnabled)
+            {
+                m.AddPrometheusExporter();
+            }
+
+            if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
+            {
+                m.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
+            }
+        });
         builder.Services.AddHealthChecks().AddCheck("process", () => HealthCheckResult.Healthy(), [LiveTag]);
         return builder;
     }
