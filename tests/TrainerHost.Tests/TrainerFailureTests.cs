@@ -30,12 +30,10 @@ public abstract class TrainerFailureTestsBase(TrainingCluster cluster)
         var victim = (await cluster.Client.GetModelAsync(modelId)).ReplicaId!;
         var survivor = victim == "fo-1" ? "fo-2" : "fo-1";
 
-        // Work in flight when the host dies.
-        var inFlight = new List<OperationTicket>();
-        for (var i = 0; i < 40; i++)
-        {
-            inFlight.Add(await cluster.Client.SubmitAsync(modelId, new ForwardBackwardOperation(Task.Batch(random, 16))));
-        }
+        // Work in flight when the host dies: submitted in one call, it takes the trainer far longer (200 operations of 64
+        // examples) than the kill takes to follow, so the last of it is still queued then.
+        var inFlight = await cluster.Client.SubmitAsync(
+            modelId, [.. Enumerable.Range(0, 200).Select(_ => (TrainingOperation)new ForwardBackwardOperation(Task.Batch(random, 64)))]);
 
         var killedAt = Stopwatch.StartNew();
         cluster.Trainer(victim).Kill();

@@ -72,6 +72,14 @@ public static class CoordinatorSiloBuilderExtensions
             silo.UseLocalhostClustering(cluster.SiloPort, gatewayPort, primarySiloEndpoint, cluster.ServiceId, cluster.ClusterId);
         }
 
+        // Every silo owns part of the grain directory, trainer hosts included. With Orleans' default directory, the
+        // death of a partition's owner deactivates the activations registered there: a killed trainer took model
+        // grains (their operations) and the in-memory storage grains (the embedded default's state) with it. The
+        // distributed directory instead rebuilds a dead owner's ranges from the surviving silos' activations. It must
+        // be the same on every silo of a cluster, so it is chosen here, where coordinator and trainer silos both join.
+#pragma warning disable ORLEANSEXP003 // experimental in Orleans 10; the default's behaviour above is the worse risk
+        silo.AddDistributedGrainDirectory();
+#pragma warning restore ORLEANSEXP003
         return silo;
     }
 
