@@ -409,12 +409,16 @@ public sealed class TrainingEngine : IDisposable
             }
             else
             {
-                var probabilities = nn.functional.softmax(last / sampling.Temperature, -1);
+                // Scalars held while torch reads them: see HeldScalars.
+                using var temperature = sampling.Temperature.ToScalar();
+                var probabilities = nn.functional.softmax(last.div(temperature), -1);
                 if (sampling.TopP < 1)
                 {
+                    using var topP = sampling.TopP.ToScalar();
+                    using var zero = 0f.ToScalar();
                     var (sorted, order) = probabilities.sort(-1, descending: true);
-                    var outside = (sorted.cumsum(-1) - sorted) > sampling.TopP;
-                    var kept = sorted.masked_fill(outside, 0);
+                    var outside = (sorted.cumsum(-1) - sorted).gt(topP);
+                    var kept = sorted.masked_fill(outside, zero);
                     var pick = multinomial(kept / kept.sum(-1, keepdim: true), 1, false, generator);
                     chosen = order.gather(-1, pick);
                 }

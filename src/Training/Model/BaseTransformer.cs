@@ -71,7 +71,8 @@ internal sealed class BaseTransformer : IDisposable
                 // Fan-in scaled normal: a random frozen base still mixes tokens and has logits of order 1, which a
                 // LoRA can steer (GPT-2's 0.02 makes sense only for weights that are trained afterwards).
                 using var raw = randn(shape, generator: generator);
-                t = raw.mul(1.0 / Math.Sqrt(shape[^1]));
+                using var fanIn = (1.0 / Math.Sqrt(shape[^1])).ToScalar(); // held while torch reads it: see HeldScalars
+                t = raw.mul(fanIn);
             }
 
             weights[name] = Frozen(t, device);
@@ -134,7 +135,7 @@ internal sealed class BaseTransformer : IDisposable
         var width = Spec.Width;
         var heads = Spec.Heads;
         var wte = _weights["wte"];
-        var x = wte.index_select(0, tokens.reshape(-1)).reshape(batch, time, width) + _weights["wpe"].narrow(0, 0, time);
+        var x = wte.index_select(0, tokens.reshape(-1)).reshape(batch, time, width).Plus(_weights["wpe"].narrow(0, 0, time));
         for (var layer = 0; layer < Spec.Layers; layer++)
         {
             var p = $"h{layer}.";
@@ -147,9 +148,9 @@ internal sealed class BaseTransformer : IDisposable
             // Positional: TorchSharp 0.107 names the flag "is_casual".
             var attended = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true)
                 .transpose(1, 2).contiguous().reshape(batch, time, width);
-            x = x + Project(attended, layer, "proj", adapter);
+            x = x.Plus(Project(attended, layer, "proj", adapter));
             h = nn.functional.layer_norm(x, [width], _weights[p + "ln2_w"], _weights[p + "ln2_b"]);
-            x = x + Project(nn.functional.gelu(Project(h, layer, "mlp_fc", adapter)), layer, "mlp_proj", adapter);
+            x = x.Plus(Project(nn.functional.gelu(Project(h, layer, "mlp_fc", adapter)), layer, "mlp_proj", adapter));
         }
 
         x = nn.functional.layer_norm(x, [width], _weights["lnf_w"], _weights["lnf_b"]);
@@ -173,7 +174,7 @@ internal sealed class BaseTransformer : IDisposable
     private Tensor Project(Tensor input, int layer, string module, LoraAdapter? adapter)
     {
         var output = nn.functional.linear(input, _weights[$"h{layer}.{module}_w"], _weights[$"h{layer}.{module}_b"]);
-        return adapter?.Delta(input, layer, module) is { } delta ? output + delta : output;
+        return adapter?.Delta(input, layer, module) is { } delta ? output.Plus(delta) : output;
     }
 
     private static Tensor Frozen(Tensor t, Device device)

@@ -16,10 +16,14 @@ internal sealed class LoraAdapter : IDisposable
     private readonly List<(string Name, Tensor Parameter)> _parameters = [];
     private Dictionary<string, (Tensor M, Tensor V)>? _moments;
 
+    /// <summary><see cref="Scale"/> as the Scalar every forward multiplies by: made once, held for the adapter's life.</summary>
+    private readonly Scalar _scale;
+
     public LoraAdapter(BaseTransformer baseModel, LoraConfig config)
     {
         Config = config;
         Scale = config.Alpha / config.Rank;
+        _scale = Scale.ToScalar();
         using var generator = new Generator((ulong)config.Seed);
         var targets = LoraConfig.KnownTargetModules.Where(config.TargetModules.Contains).ToArray();
         for (var layer = 0; layer < baseModel.Spec.Layers; layer++)
@@ -28,7 +32,8 @@ internal sealed class LoraAdapter : IDisposable
             {
                 var (inputs, outputs) = baseModel.Shape(module);
                 using var raw = randn([config.Rank, inputs], generator: generator);
-                var a = Trainable(raw.mul(1.0 / Math.Sqrt(inputs)), baseModel.Device);
+                using var fanIn = (1.0 / Math.Sqrt(inputs)).ToScalar();
+                var a = Trainable(raw.mul(fanIn), baseModel.Device);
                 var b = Trainable(zeros([outputs, config.Rank]), baseModel.Device);
                 _factors[(layer, module)] = (a, b);
                 _parameters.Add(($"h{layer}.{module}.lora_a", a));
@@ -56,7 +61,7 @@ internal sealed class LoraAdapter : IDisposable
     /// <summary>The adapter's addition to a projection's output, or null if it does not target it.</summary>
     public Tensor? Delta(Tensor input, int layer, string module) =>
         _factors.TryGetValue((layer, module), out var f)
-            ? nn.functional.linear(nn.functional.linear(input, f.A), f.B).mul(Scale)
+            ? nn.functional.linear(nn.functional.linear(input, f.A), f.B).mul(_scale)
             : null;
 
     /// <summary>Adam (decoupled weight decay) over the accumulated gradients, which it then clears. Returns the gradient norm before clipping.</summary>
@@ -65,11 +70,11 @@ internal sealed class LoraAdapter : IDisposable
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var gradients = _parameters.Select(p => p.Parameter.grad ?? zeros_like(p.Parameter)).ToList();
-        var squared = gradients.Aggregate(zeros(1, device: gradients[0].device), (sum, g) => sum + g.pow(2).sum());
+        var squared = gradients.Aggregate(zeros(1, device: gradients[0].device), (sum, g) => sum.Plus(g.mul(g).sum())); // not square(): TorchSharp makes it pow with a temporary Scalar
         var norm = squared.sqrt().item<float>();
         if (adam.GradClipNorm > 0 && norm > adam.GradClipNorm)
         {
-            var factor = adam.GradClipNorm / (norm + 1e-6);
+            using var factor = (adam.GradClipNorm / (norm + 1e-6)).ToScalar();
             foreach (var g in gradients)
             {
                 g.mul_(factor);
@@ -78,22 +83,30 @@ internal sealed class LoraAdapter : IDisposable
 
         _moments ??= _parameters.ToDictionary(p => p.Name, p => (Keep(zeros_like(p.Parameter)), Keep(zeros_like(p.Parameter))));
         Step++;
-        var correction1 = 1 - Math.Pow(adam.Beta1, Step);
-        var correction2 = 1 - Math.Pow(adam.Beta2, Step);
+
+        // Scalars held until torch has read them: see HeldScalars.
+        using var beta1 = adam.Beta1.ToScalar();
+        using var oneMinusBeta1 = (1 - adam.Beta1).ToScalar();
+        using var beta2 = adam.Beta2.ToScalar();
+        using var oneMinusBeta2 = (1 - adam.Beta2).ToScalar();
+        using var decay = (1 - (adam.LearningRate * adam.WeightDecay)).ToScalar();
+        using var correction2 = (1 - Math.Pow(adam.Beta2, Step)).ToScalar();
+        using var eps = adam.Eps.ToScalar();
+        using var stepSize = (-adam.LearningRate / (1 - Math.Pow(adam.Beta1, Step))).ToScalar();
         for (var i = 0; i < _parameters.Count; i++)
         {
             var (name, parameter) = _parameters[i];
             var g = gradients[i];
             var (m, v) = _moments[name];
-            m.mul_(adam.Beta1).add_(g, alpha: 1 - adam.Beta1);
-            v.mul_(adam.Beta2).addcmul_(g, g, value: 1 - adam.Beta2);
+            m.mul_(beta1).add_(g, alpha: oneMinusBeta1);
+            v.mul_(beta2).addcmul_(g, g, value: oneMinusBeta2);
             if (adam.WeightDecay > 0)
             {
-                parameter.mul_(1 - (adam.LearningRate * adam.WeightDecay));
+                parameter.mul_(decay);
             }
 
-            var denominator = v.div(correction2).sqrt_().add_(adam.Eps);
-            parameter.addcdiv_(m, denominator, value: -adam.LearningRate / correction1);
+            var denominator = v.div(correction2).sqrt_().add_(eps);
+            parameter.addcdiv_(m, denominator, value: stepSize);
         }
 
         ClearGradients();
@@ -171,6 +184,7 @@ internal sealed class LoraAdapter : IDisposable
 
     public void Dispose()
     {
+        _scale.Dispose();
         DisposeMoments();
         foreach (var (_, parameter) in _parameters)
         {
