@@ -1,6 +1,5 @@
-using Coordinator.Contracts.Client;
-using Coordinator.Contracts.Configuration;
-using Coordinator.ServiceDefaults.Hosting;
+using Coordinator.Client;
+using Coordinator.Client.Hosting;
 using Coordinator.ServiceDefaults.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,10 +1,9 @@
 using System.Diagnostics;
 using Coordinator.Benchmarks;
-using Coordinator.Contracts.Client;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

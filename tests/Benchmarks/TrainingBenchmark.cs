@@ -1,9 +1,8 @@
-using Coordinator.Contracts.Client;
+using Coordinator.Client;
 using System.Diagnostics;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.Training.Engine;

@@ -1,5 +1,5 @@
-using Coordinator.Contracts.Client;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client;
+using Coordinator.Client.Hosting;
 using Coordinator.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,4 +1,5 @@
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.Silo.Configuration;
 
@@ -43,7 +44,9 @@ public sealed class ConfigValidationTests
         { "Sessions:IdleTimeout", "-00:00:01", "Sessions:IdleTimeout: must be positive" },
         { "Sessions:IdleTimeout", "soon", "Sessions:IdleTimeout: 'soon' is not a valid duration" },
         { "Sessions:ExpiryCheckPeriod", "01:00:00", "Sessions:ExpiryCheckPeriod: must not exceed Sessions:IdleTimeout" },
-        { "Sessions:MaxModelsPerToken", "0", "Sessions:MaxModelsPerToken: must be at least 1" },
+        { "Sessions:MaxModelsPerToken", "0", "Sessions:MaxModelsPerToken: must be between 1 and 100000 (got 0)" },
+        { "Models:MaxQueuedOperations", "0", "Models:MaxQueuedOperations: must be between 1 and 100000 (got 0)" },
+        { "Models:MaxRetainedResults", "-1", "Models:MaxRetainedResults: must be between 1 and 1000000 (got -1)" },
         { "Replicas:HeartbeatTimeout", "00:00:00", "Replicas:HeartbeatTimeout: must be positive" },
         { "Replicas:LivenessCheckPeriod", "00:05:00", "Replicas:LivenessCheckPeriod: must not exceed Replicas:HeartbeatTimeout" },
         { "Telemetry:OtlpEndpoint", "collector:4317", "Telemetry:OtlpEndpoint: 'collector:4317' is not an absolute http(s) URL" },
@@ -135,6 +138,6 @@ public sealed class ConfigValidationTests
         Assert.Contains("\"IdleTimeout\": \"01:00:00\"", json, StringComparison.Ordinal);
         Assert.Contains("\"Provider\": \"Redis\"", json, StringComparison.Ordinal);
         Assert.DoesNotContain("EffectiveProvider", json, StringComparison.Ordinal);
-        Assert.Equal("***", Redaction.RedactSecret("hunter2"));
+        Assert.Equal("***", Secrets.Redact("hunter2"));
     }
 }

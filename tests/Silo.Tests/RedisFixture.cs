@@ -1,6 +1,5 @@
-using Coordinator.Contracts.Client;
-using Coordinator.Contracts.Configuration;
-using Coordinator.ServiceDefaults.Hosting;
+using Coordinator.Client;
+using Coordinator.Client.Hosting;
 using Coordinator.Silo.Configuration;
 using Coordinator.Silo.Hosting;
 using Coordinator.Silo.Persistence;

@@ -1,4 +1,4 @@
-using Coordinator.Contracts.Client;
+using Coordinator.Client;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;

@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using Coordinator.Contracts.Client;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
 using Coordinator.TestSupport;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,4 +1,7 @@
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Configuration;
+using Coordinator.Client.Hosting;
+using Coordinator.Grains.Models;
+using Coordinator.Grains.Sessions;
 using System.Net;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Grains.Placement;
@@ -9,7 +12,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
-using StackExchange.Redis;
 
 namespace Coordinator.Grains.Hosting;
 
@@ -17,16 +19,17 @@ namespace Coordinator.Grains.Hosting;
 public static class CoordinatorSiloBuilderExtensions
 {
     /// <summary>
-    /// Registers the grains' options (bound from <paramref name="configuration"/>), their clock, and trace context
-    /// propagation on every grain call.
+    /// Registers the grains' options (bound from <paramref name="configuration"/> and validated when the silo starts,
+    /// with the same rules as the executables' <c>check-config</c>), their clock, and trace context propagation on
+    /// every grain call.
     /// </summary>
     public static ISiloBuilder AddCoordinatorGrains(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
         ArgumentNullException.ThrowIfNull(configuration);
-        silo.Services.AddOptions<CoordinatorSessionOptions>().Bind(configuration.GetSection(CoordinatorSessionOptions.SectionName));
-        silo.Services.AddOptions<ReplicaOptions>().Bind(configuration.GetSection(ReplicaOptions.SectionName));
-        silo.Services.AddOptions<ModelOperationOptions>().Bind(configuration.GetSection(ModelOperationOptions.SectionName));
+        silo.Services.AddSectionOptions<SessionOptions>(configuration);
+        silo.Services.AddSectionOptions<ReplicaOptions>(configuration);
+        silo.Services.AddSectionOptions<OperationOptions>(configuration);
         silo.Services.TryAddKeyedSingleton(CoordinatorTime.ServiceKey, TimeProvider.System);
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
@@ -58,7 +61,7 @@ public static class CoordinatorSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(persistence);
         if (persistence.EffectiveProvider == PersistenceProvider.Redis)
         {
-            var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+            var redis = persistence.Redis();
             silo.UseRedisClustering(o => o.ConfigurationOptions = redis);
             silo.Configure<ClusterOptions>(o =>
             {
@@ -94,7 +97,7 @@ public static class CoordinatorSiloBuilderExtensions
         var serializer = new JsonGrainStateSerializer();
         if (persistence.EffectiveProvider == PersistenceProvider.Redis)
         {
-            var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+            var redis = persistence.Redis();
             silo.AddRedisGrainStorage(PersistenceSchema.StorageName, o =>
             {
                 o.ConfigurationOptions = redis;
@@ -120,7 +123,7 @@ public static class CoordinatorSiloBuilderExtensions
         ArgumentNullException.ThrowIfNull(persistence);
         if (persistence.EffectiveProvider == PersistenceProvider.Redis)
         {
-            var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+            var redis = persistence.Redis();
             silo.UseRedisReminderService(o => o.ConfigurationOptions = redis);
         }
         else

@@ -1,4 +1,4 @@
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Trainers;
@@ -41,7 +41,7 @@ internal sealed partial class ModelGrain
     /// <summary>The placement the last dispatched operation went to, and its number there.</summary>
     private (string? PlacementKey, long Sequence) _stream;
 
-    private ModelOperationOptions Limits => operationOptions.Value;
+    private OperationOptions Limits => operationOptions.Value;
 
     public Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations) =>
         Task.FromResult<IReadOnlyList<OperationTicket>>([.. Accept(operations).Select(r => r.Ticket)]);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Coordinator.Contracts.Capacity;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Telemetry;
@@ -38,7 +38,7 @@ public sealed class ModelState
 internal sealed partial class ModelGrain(
     [PersistentState("model", PersistenceSchema.StorageName)] IPersistentState<ModelState> state,
     [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
-    IOptions<ModelOperationOptions> operationOptions,
+    IOptions<OperationOptions> operationOptions,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
     private string ModelId => this.GetPrimaryKeyString();

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using Coordinator.Contracts.Capacity;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;

@@ -1,4 +1,4 @@
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Sessions;
 using Coordinator.Grains.Storage;
@@ -16,7 +16,7 @@ public sealed class OwnerState
 /// <summary>Sessions and live models of one owner token (keyed by the token's hash).</summary>
 internal sealed class OwnerGrain(
     [PersistentState("owner", PersistenceSchema.StorageName)] IPersistentState<OwnerState> state,
-    IOptions<CoordinatorSessionOptions> options) : Grain, IOwnerGrain
+    IOptions<SessionOptions> options) : Grain, IOwnerGrain
 {
     public async Task AddSessionAsync(string sessionId)
     {
@@ -40,7 +40,7 @@ internal sealed class OwnerGrain(
         {
             throw new CoordinatorException(
                 CoordinatorErrorCode.LimitExceeded,
-                $"This owner token already holds {state.State.LiveModelIds.Count} live model(s); the limit is {limit} ({CoordinatorSessionOptions.SectionName}:{nameof(CoordinatorSessionOptions.MaxModelsPerToken)}).");
+                $"This owner token already holds {state.State.LiveModelIds.Count} live model(s); the limit is {limit} ({SessionOptions.SectionName}:{nameof(SessionOptions.MaxModelsPerToken)}).");
         }
 
         await state.MutateAsync(s => s.LiveModelIds.Add(modelId));

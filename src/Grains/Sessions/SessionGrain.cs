@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Sessions;
@@ -31,14 +31,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
 {
     private readonly IPersistentState<SessionState> _state;
     private readonly TimeProvider _time;
-    private readonly CoordinatorSessionOptions _options;
+    private readonly SessionOptions _options;
     private readonly ILogger<SessionGrain> _logger;
     private readonly GrainWatchdog _lease;
 
     public SessionGrain(
         [PersistentState("session", PersistenceSchema.StorageName)] IPersistentState<SessionState> state,
         [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
-        IOptions<CoordinatorSessionOptions> options,
+        IOptions<SessionOptions> options,
         ILogger<SessionGrain> logger)
     {
         _state = state;

@@ -2,44 +2,19 @@ using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Configuration;
 
 namespace Coordinator.ServiceDefaults.Configuration;
 
-/// <summary>Keeps secrets out of printed configuration and logs.</summary>
+/// <summary>Prints a settings object with its secrets redacted (see <see cref="Secrets"/>).</summary>
 public static class Redaction
 {
-    /// <summary>What a redacted value is replaced with.</summary>
-    public const string Mask = "***";
-
     private static readonly JsonSerializerOptions PrintOptions = new()
     {
         WriteIndented = true,
         TypeInfoResolver = new DefaultJsonTypeInfoResolver { Modifiers = { RedactSecrets } },
         Converters = { new JsonStringEnumConverter() },
     };
-
-    /// <summary>Masks <c>password=</c> (and <c>user=</c>) parts of a comma-separated connection string; keeps hosts visible.</summary>
-    public static string RedactConnectionString(string value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        return string.Join(',', value.Split(',').Select(part =>
-        {
-            var eq = part.IndexOf('=', StringComparison.Ordinal);
-            var key = eq < 0 ? "" : part[..eq].Trim();
-            return key.Equals("password", StringComparison.OrdinalIgnoreCase) || key.Equals("user", StringComparison.OrdinalIgnoreCase)
-                ? $"{part[..(eq + 1)]}{Mask}"
-                : part;
-        }));
-    }
-
-    /// <summary>Redacts a secret value: connection strings keep their hosts, anything else is masked whole.</summary>
-    public static string RedactSecret(string value)
-    {
-        ArgumentNullException.ThrowIfNull(value);
-        var looksLikeConnectionString = value.Contains(',', StringComparison.Ordinal) || value.Contains(':', StringComparison.Ordinal);
-        return looksLikeConnectionString ? RedactConnectionString(value) : Mask;
-    }
 
     /// <summary>
     /// Renders a settings object as indented JSON: sections by their configuration names, durations as
@@ -69,7 +44,7 @@ public static class Redaction
             }
             else if (member?.GetCustomAttribute<SecretAttribute>() is not null && property.Get is { } get)
             {
-                property.Get = o => get(o) is string s && s.Length > 0 ? RedactSecret(s) : null;
+                property.Get = o => get(o) is string s && s.Length > 0 ? Secrets.Redact(s) : null;
             }
         }
     }

@@ -2,14 +2,15 @@ using System.Collections;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Options;
+using Coordinator.Client.Configuration;
 
 namespace Coordinator.ServiceDefaults.Configuration;
 
 /// <summary>
-/// Binds a settings class (one property per options section, each options type declaring a <c>SectionName</c>
-/// constant) from configuration, rejecting unknown keys and values that do not convert, then runs the
-/// <see cref="IValidateOptions{TOptions}"/> validators given. All problems are reported at once.
+/// Binds an executable's settings class (one property per section, each an <see cref="ISectionOptions{TSelf}"/>)
+/// from configuration, rejecting unknown sections and keys and values that do not convert, then validates every
+/// section with its own rules (<see cref="SectionOptions.Problems{TOptions}"/>) and the settings with
+/// <see cref="ISettingsRules"/> when it has rules across sections. All problems are reported at once.
 /// </summary>
 public static class SettingsBinder
 {
@@ -17,7 +18,7 @@ public static class SettingsBinder
     public static readonly IReadOnlySet<string> PassThroughSections = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "Logging" };
 
     /// <summary>Binds and validates; throws <see cref="ConfigurationException"/> naming every offending key.</summary>
-    public static TSettings Bind<TSettings>(IConfiguration configuration, IEnumerable<IValidator> validators)
+    public static TSettings Bind<TSettings>(IConfiguration configuration)
         where TSettings : new()
     {
         ArgumentNullException.ThrowIfNull(configuration);
@@ -49,25 +50,33 @@ public static class SettingsBinder
 
         if (errors.Count == 0)
         {
-            foreach (var validator in validators)
+            foreach (var section in sections.Values)
             {
-                errors.AddRange(validator.Validate(settings!));
+                var problems = ProblemsMethod.MakeGenericMethod(section.Property.PropertyType);
+                errors.AddRange((IReadOnlyList<string>)problems.Invoke(null, [section.Property.GetValue(settings)])!);
+            }
+
+            if (settings is ISettingsRules rules)
+            {
+                errors.AddRange(rules.Problems());
             }
         }
 
         return errors.Count == 0 ? settings : throw new ConfigurationException(errors);
     }
 
-    /// <summary>The sections of a settings class: each property whose type has a <c>SectionName</c> constant.</summary>
+    private static readonly MethodInfo ProblemsMethod = typeof(SectionOptions).GetMethod(nameof(SectionOptions.Problems))!;
+
+    /// <summary>The sections of a settings class: each property whose type is an <see cref="ISectionOptions{TSelf}"/>.</summary>
     public static IEnumerable<(string Name, PropertyInfo Property)> Sections(Type settingsType)
     {
         ArgumentNullException.ThrowIfNull(settingsType);
         foreach (var property in settingsType.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
-            var name = property.PropertyType.GetField("SectionName", BindingFlags.Public | BindingFlags.Static)?.GetValue(null) as string;
-            if (name is not null)
+            var type = property.PropertyType;
+            if (type.GetInterfaces().Contains(typeof(ISectionOptions<>).MakeGenericType(type)))
             {
-                yield return (name, property);
+                yield return ((string)type.GetProperty("SectionName", BindingFlags.Public | BindingFlags.Static)!.GetValue(null)!, property);
             }
         }
     }
@@ -141,9 +150,9 @@ public static class SettingsBinder
     };
 }
 
-/// <summary>A rule over a whole settings object; returns one line per problem, each starting with the key.</summary>
-public interface IValidator
+/// <summary>Rules across the sections of a settings class (each section's own rules live with its options).</summary>
+public interface ISettingsRules
 {
-    /// <summary>Checks the settings.</summary>
-    IEnumerable<string> Validate(object settings);
+    /// <summary>One line per problem, each starting with the key it is about.</summary>
+    IEnumerable<string> Problems();
 }

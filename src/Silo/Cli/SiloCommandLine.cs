@@ -1,6 +1,7 @@
+using Coordinator.Client.Configuration;
 using System.CommandLine;
 using System.Diagnostics;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.ServiceDefaults.Cli;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.Silo.Configuration;
@@ -129,7 +130,7 @@ internal static class SiloCommandLine
             await using (connection)
             {
                 var keys = await PersistenceCleaner.FindKeysAsync(connection, settings.Cluster);
-                var target = $"service '{settings.Cluster.ServiceId}' / cluster '{settings.Cluster.ClusterId}' at {Redaction.RedactConnectionString(settings.Persistence.RedisConnectionString!)}";
+                var target = $"service '{settings.Cluster.ServiceId}' / cluster '{settings.Cluster.ClusterId}' at {Secrets.RedactConnectionString(settings.Persistence.RedisConnectionString!)}";
                 if (keys.Count == 0)
                 {
                     await stdout.WriteLineAsync($"Nothing to delete for {target}.");

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Grains.Hosting;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.Silo.Configuration;

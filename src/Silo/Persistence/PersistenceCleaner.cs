@@ -1,4 +1,4 @@
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using StackExchange.Redis;
 
 namespace Coordinator.Silo.Persistence;

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.Grains.Storage;
 using StackExchange.Redis;
 

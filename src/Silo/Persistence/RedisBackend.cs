@@ -1,4 +1,5 @@
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client.Configuration;
+using Coordinator.Client.Hosting;
 using Coordinator.ServiceDefaults.Configuration;
 using StackExchange.Redis;
 
@@ -10,7 +11,7 @@ internal static class RedisBackend
     /// <summary>Connects, or throws <see cref="InvalidOperationException"/> naming the (redacted) endpoint.</summary>
     public static async Task<IConnectionMultiplexer> ConnectAsync(PersistenceOptions options)
     {
-        var config = ConfigurationOptions.Parse(options.RedisConnectionString!);
+        var config = options.Redis();
         config.AbortOnConnectFail = true;
         config.ConnectTimeout = Math.Min(config.ConnectTimeout, 5000);
         try
@@ -20,7 +21,7 @@ internal static class RedisBackend
         catch (RedisConnectionException ex)
         {
             throw new InvalidOperationException(
-                $"Cannot reach Redis at {Redaction.RedactConnectionString(options.RedisConnectionString!)} ({PersistenceOptions.SectionName}:RedisConnectionString): {ex.Message}", ex);
+                $"Cannot reach Redis at {Secrets.RedactConnectionString(options.RedisConnectionString!)} ({PersistenceOptions.SectionName}:RedisConnectionString): {ex.Message}", ex);
         }
     }
 }

@@ -1,12 +1,21 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using Coordinator.Client.Configuration;
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
+using Microsoft.Extensions.Options;
 
 namespace Coordinator.TrainerHost.Configuration;
 
 /// <summary>What a trainer host trains and how it joins (section <c>Trainer</c>).</summary>
-public sealed class TrainerOptions
+public sealed class TrainerOptions : ISectionOptions<TrainerOptions>
 {
-    /// <summary>Configuration section name.</summary>
-    public const string SectionName = "Trainer";
+    /// <inheritdoc />
+    public static string SectionName => "Trainer";
+
+    /// <inheritdoc />
+    public static IValidateOptions<TrainerOptions> Validator { get; } = new TrainerOptionsValidator();
 
     /// <summary>The replica id, also this host's silo name; unique in the cluster. Default: trainer-{machine}-{silo port}.</summary>
     public string ReplicaId { get; set; } = "";
@@ -36,12 +45,14 @@ public sealed class TrainerOptions
     public string? BaseModelPath { get; set; }
 
     /// <summary>How many adapters this replica keeps loaded.</summary>
+    [Range(1, RegisterReplicaRequest.MaxLoraCapacity)]
     public int LoraCapacity { get; set; } = 8;
 
     /// <summary>"auto" (CUDA when available), "cpu" or "cuda".</summary>
     public string Device { get; set; } = "auto";
 
     /// <summary>Torch CPU threads; 0 for torch's default.</summary>
+    [Range(0, 1024)]
     public int CpuThreads { get; set; }
 
     /// <summary>Where relative save_state/load_state paths resolve; use storage every replica can read.</summary>
@@ -55,4 +66,60 @@ public sealed class TrainerOptions
 
     /// <summary>The base model shape.</summary>
     public BaseModelSpec Spec => new(Layers, Width, Heads, ContextLength, VocabularySize, Seed);
+}
+
+/// <summary>Validates <see cref="TrainerOptions"/>.</summary>
+internal sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
+{
+    public ValidateOptionsResult Validate(string? name, TrainerOptions options)
+    {
+        var s = TrainerOptions.SectionName;
+        var errors = new List<string>();
+        void Check(string key, Action check)
+        {
+            try
+            {
+                check();
+            }
+            catch (CoordinatorException ex)
+            {
+                errors.Add($"{s}:{key}: {ex.Message}");
+            }
+        }
+
+        if (options.ReplicaId.Length > 0)
+        {
+            Check("ReplicaId", () => Require.Id(options.ReplicaId, "ReplicaId"));
+        }
+
+        Check("BaseModel", () => Require.Id(options.BaseModel, "BaseModel"));
+        errors.AddRange(options.Spec.Problems().Select(p => $"{s}:{p.Field}: {p.Problem}."));
+
+        if (options.BaseModelPath is { Length: > 0 } path && !File.Exists(path))
+        {
+            errors.Add($"{s}:BaseModelPath: file '{Path.GetFullPath(path)}' does not exist.");
+        }
+
+        if (options.Device is not ("auto" or "cpu" or "cuda"))
+        {
+            errors.Add($"{s}:Device: must be auto, cpu or cuda (got '{options.Device}').");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.StateDirectory))
+        {
+            errors.Add($"{s}:StateDirectory: must not be empty.");
+        }
+
+        if (options.HeartbeatPeriod <= TimeSpan.Zero)
+        {
+            errors.Add($"{s}:HeartbeatPeriod: must be positive (got {options.HeartbeatPeriod}).");
+        }
+
+        if (!IPEndPoint.TryParse(options.PrimarySiloEndpoint, out _))
+        {
+            errors.Add($"{s}:PrimarySiloEndpoint: '{options.PrimarySiloEndpoint}' is not an address:port.");
+        }
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
 }

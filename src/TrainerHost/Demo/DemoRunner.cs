@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
-using Coordinator.Contracts.Client;
-using Coordinator.Contracts.Configuration;
+using Coordinator.Client;
+using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Processes;
 using Coordinator.ServiceDefaults.Cli;
 using Coordinator.TrainerHost.Configuration;

@@ -7,7 +7,7 @@ using Coordinator.Contracts.Sessions;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Contracts.Training;
 
-namespace Coordinator.Contracts.Client;
+namespace Coordinator.Client;
 
 /// <summary>
 /// The .NET API of the coordinator: sessions, models, replicas and capacity, without grain keys.

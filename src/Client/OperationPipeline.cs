@@ -1,7 +1,7 @@
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Training;
 
-namespace Coordinator.Contracts.Client;
+namespace Coordinator.Client;
 
 /// <summary>
 /// Submits a model's operations ahead of their results. Each group (say forward_backward then optim_step: one training

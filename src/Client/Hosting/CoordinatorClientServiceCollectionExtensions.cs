@@ -1,4 +1,4 @@
-using Coordinator.Contracts.Client;
+using Coordinator.Client;
 
 // Placed in the DI namespace so callers find it next to AddOrleansClient-style registrations.
 #pragma warning disable IDE0130

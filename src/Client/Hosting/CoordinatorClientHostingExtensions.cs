@@ -1,11 +1,9 @@
 using System.Net;
-using Coordinator.Contracts.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
-using StackExchange.Redis;
 
-namespace Coordinator.ServiceDefaults.Hosting;
+namespace Coordinator.Client.Hosting;
 
 /// <summary>Connects a process to a Coordinator cluster as an Orleans client.</summary>
 public static class CoordinatorClientHostingExtensions
@@ -13,7 +11,7 @@ public static class CoordinatorClientHostingExtensions
     /// <summary>
     /// Adds an Orleans client for the cluster described by <paramref name="cluster"/>: through Redis membership when
     /// <paramref name="persistence"/> is Redis, otherwise to the embedded silo's gateway on this machine. Trace context is
-    /// propagated on every call, and <see cref="Contracts.Client.CoordinatorClient"/> is registered.
+    /// propagated on every call, and <see cref="CoordinatorClient"/> is registered.
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorClusterClient(this IHostApplicationBuilder builder, CoordinatorClusterOptions cluster, PersistenceOptions persistence)
     {
@@ -24,7 +22,7 @@ public static class CoordinatorClientHostingExtensions
         {
             if (persistence.EffectiveProvider == PersistenceProvider.Redis)
             {
-                var redis = ConfigurationOptions.Parse(persistence.RedisConnectionString!);
+                var redis = persistence.Redis();
                 client.UseRedisClustering(o => o.ConfigurationOptions = redis);
             }
             else

@@ -1,0 +1,53 @@
+using System.ComponentModel.DataAnnotations;
+using Coordinator.Client.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Coordinator.Client.Hosting;
+
+/// <summary>Cluster identity and a silo's endpoints (section <c>Cluster</c>); clients use the identity and the gateway.</summary>
+public sealed class CoordinatorClusterOptions : ISectionOptions<CoordinatorClusterOptions>
+{
+    /// <inheritdoc />
+    public static string SectionName => "Cluster";
+
+    /// <inheritdoc />
+    public static IValidateOptions<CoordinatorClusterOptions> Validator { get; } = new CoordinatorClusterOptionsValidator();
+
+    /// <summary>Identifies one deployment of silos that talk to each other; may change across upgrades.</summary>
+    public string ClusterId { get; set; } = "coordinator-dev";
+
+    /// <summary>Identifies the service whose state is persisted; must stay the same for state to survive.</summary>
+    public string ServiceId { get; set; } = "coordinator";
+
+    /// <summary>Silo-to-silo port.</summary>
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Client gateway port.</summary>
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>IP address other silos and clients use to reach this silo.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+}
+
+/// <summary>Validates <see cref="CoordinatorClusterOptions"/> beyond its annotations.</summary>
+public sealed class CoordinatorClusterOptionsValidator : IValidateOptions<CoordinatorClusterOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, CoordinatorClusterOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var s = CoordinatorClusterOptions.SectionName;
+        var errors = new List<string>();
+        OptionRules.Identifier(errors, $"{s}:ClusterId", options.ClusterId);
+        OptionRules.Identifier(errors, $"{s}:ServiceId", options.ServiceId);
+        if (options.SiloPort == options.GatewayPort)
+        {
+            errors.Add($"{s}:GatewayPort: must differ from {s}:SiloPort (both {options.SiloPort}).");
+        }
+
+        OptionRules.IpAddress(errors, $"{s}:AdvertisedAddress", options.AdvertisedAddress);
+        return OptionRules.Result(errors);
+    }
+}
