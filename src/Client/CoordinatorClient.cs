@@ -15,13 +15,20 @@ namespace Coordinator.Client;
 /// </summary>
 public sealed class CoordinatorClient
 {
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
+
     private readonly IGrainFactory _grains;
+    private readonly CoordinatorClientOptions _options;
+    private readonly TimeProvider _time;
 
     /// <summary>Creates the facade over a connected cluster client (or a silo's grain factory).</summary>
-    public CoordinatorClient(IGrainFactory grains)
+    public CoordinatorClient(IGrainFactory grains, CoordinatorClientOptions? options = null, TimeProvider? time = null)
     {
         ArgumentNullException.ThrowIfNull(grains);
         _grains = grains;
+        _options = options ?? new CoordinatorClientOptions();
+        _time = time ?? TimeProvider.System;
     }
 
     /// <summary>Opens a new session owned by <paramref name="ownerToken"/>; pass <paramref name="sessionId"/> to make the call retry-safe.</summary>
@@ -49,8 +56,8 @@ public sealed class CoordinatorClient
     public async Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(string ownerToken)
     {
         var owner = _grains.GetGrain<IOwnerGrain>(OwnerTokens.Hash(Require.Id(ownerToken, nameof(ownerToken))));
-        var ids = await owner.ListSessionsAsync();
-        return await Task.WhenAll(ids.Select(id => Session(id).GetAsync()));
+        var ids = await Traced("session.list", CoordinatorTelemetry.SessionId, "", owner.ListSessionsAsync).ConfigureAwait(false);
+        return await Task.WhenAll(ids.Select(GetSessionAsync)).ConfigureAwait(false);
     }
 
     /// <summary>Creates a model (LoRA adapter) in a session; pass <paramref name="modelId"/> to make the call retry-safe.</summary>
@@ -84,19 +91,22 @@ public sealed class CoordinatorClient
         Traced("session.list_models", CoordinatorTelemetry.SessionId, sessionId, () => Session(sessionId).ListModelsAsync());
 
     /// <summary>Queues a training operation on a model and returns its ticket at once; see <see cref="IModelGrain.SubmitAsync"/>.</summary>
-    public async Task<OperationTicket> SubmitAsync(string modelId, TrainingOperation operation) =>
-        (await SubmitAsync(modelId, [operation]).ConfigureAwait(false))[0];
+    public async Task<OperationTicket> SubmitAsync(string modelId, TrainingOperation operation, string? idempotencyKey = null) =>
+        (await SubmitAsync(modelId, [operation], idempotencyKey).ConfigureAwait(false))[0];
 
     /// <summary>
     /// Queues several operations on a model in one call, in the given order (all are accepted or none), and returns
     /// their tickets at once. This is how to pipeline: submit the next step (say forward_backward and optim_step)
     /// before waiting for the previous one, and the model's queue keeps the trainer busy while results travel back.
+    /// The submission carries <paramref name="idempotencyKey"/> (a new one per call when not given), so the retries this
+    /// client makes, and any the caller makes with the same key, run the operations once.
     /// </summary>
-    public Task<IReadOnlyList<OperationTicket>> SubmitAsync(string modelId, IReadOnlyList<TrainingOperation> operations)
+    public Task<IReadOnlyList<OperationTicket>> SubmitAsync(string modelId, IReadOnlyList<TrainingOperation> operations, string? idempotencyKey = null)
     {
         TrainingOperation.ValidateAll(operations);
+        var key = idempotencyKey is null ? NewId("sub") : Require.Id(idempotencyKey, nameof(idempotencyKey));
         var kind = operations.Count == 1 ? operations[0].Kind : "batch";
-        return Traced($"model.submit.{kind}", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).SubmitAsync(operations));
+        return Traced($"model.submit.{kind}", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).SubmitAsync(operations, key));
     }
 
     /// <summary>Returns an operation's status, and its result once finished.</summary>
@@ -132,12 +142,13 @@ public sealed class CoordinatorClient
 
         var model = Model(modelId);
         var ids = tickets.Select(t => t.OperationId).ToArray();
-        var deadline = timeout is { } t ? DateTimeOffset.UtcNow + t : DateTimeOffset.MaxValue;
+        var deadline = timeout is { } t ? _time.GetUtcNow() + t : DateTimeOffset.MaxValue;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var results = await model.AwaitOperationsAsync(ids, NextWait(deadline)).ConfigureAwait(false);
-            if (results.All(r => r.IsCompleted) || DateTimeOffset.UtcNow >= deadline)
+            var results = await Traced("model.operation.wait", CoordinatorTelemetry.ModelId, modelId,
+                () => model.AwaitOperationsAsync(ids, NextWait(deadline)), cancellationToken).ConfigureAwait(false);
+            if (results.All(r => r.IsCompleted) || _time.GetUtcNow() >= deadline)
             {
                 return results;
             }
@@ -145,15 +156,17 @@ public sealed class CoordinatorClient
     }
 
     /// <summary>
-    /// Submits an operation and waits for its output (one call when it finishes within <see cref="IModelGrain.MaxAwait"/>);
-    /// a failed operation throws its <see cref="CoordinatorException"/>. To keep the trainer busy, submit ahead with
-    /// <see cref="SubmitAsync(string, IReadOnlyList{TrainingOperation})"/> instead.
+    /// Submits an operation and waits for its output (one call when it finishes within
+    /// <see cref="CoordinatorClientOptions.WaitSlice"/>); a failed operation throws its <see cref="CoordinatorException"/>.
+    /// Retried submissions carry one idempotency key, so the operation runs once. To keep the trainer busy, submit ahead
+    /// with <see cref="SubmitAsync(string, IReadOnlyList{TrainingOperation}, string)"/> instead.
     /// </summary>
     public async Task<OperationOutput> RunAsync(string modelId, TrainingOperation operation, CancellationToken cancellationToken = default)
     {
         TrainingOperation.ValidateAll([operation]);
+        var key = NewId("run");
         var result = (await Traced($"model.run.{operation.Kind}", CoordinatorTelemetry.ModelId, modelId,
-            () => Model(modelId).SubmitAndAwaitAsync([operation], IModelGrain.MaxAwait)).ConfigureAwait(false))[0];
+            () => Model(modelId).SubmitAndAwaitAsync([operation], key, _options.WaitSlice), cancellationToken).ConfigureAwait(false))[0];
         if (!result.IsCompleted)
         {
             result = await WaitAsync(result.Ticket, null, cancellationToken).ConfigureAwait(false);
@@ -213,8 +226,8 @@ public sealed class CoordinatorClient
     /// <summary>Lists the replicas of a base model.</summary>
     public async Task<IReadOnlyList<ReplicaInfo>> ListReplicasAsync(string baseModel)
     {
-        var snapshot = await GetCapacityAsync(baseModel);
-        return await Task.WhenAll(snapshot.Replicas.Select(r => Replica(r.ReplicaId).GetAsync()));
+        var snapshot = await GetCapacityAsync(baseModel).ConfigureAwait(false);
+        return await Task.WhenAll(snapshot.Replicas.Select(r => GetReplicaAsync(r.ReplicaId))).ConfigureAwait(false);
     }
 
     /// <summary>Returns the LoRA capacity of a base model across its replicas.</summary>
@@ -222,7 +235,8 @@ public sealed class CoordinatorClient
         Traced("capacity.get", CoordinatorTelemetry.BaseModel, baseModel, () => _grains.GetGrain<ILoraCapacityGrain>(Require.Id(baseModel, nameof(baseModel))).GetSnapshotAsync());
 
     /// <summary>Lists the base models that have had replicas.</summary>
-    public Task<IReadOnlyList<string>> ListBaseModelsAsync() => _grains.GetGrain<IBaseModelIndexGrain>(0).ListAsync();
+    public Task<IReadOnlyList<string>> ListBaseModelsAsync() =>
+        Traced("capacity.list_base_models", CoordinatorTelemetry.BaseModel, "", _grains.GetGrain<IBaseModelIndexGrain>(0).ListAsync);
 
     private ISessionGrain Session(string sessionId) => _grains.GetGrain<ISessionGrain>(Require.Id(sessionId, nameof(sessionId)));
 
@@ -230,26 +244,62 @@ public sealed class CoordinatorClient
 
     private IReplicaGrain Replica(string replicaId) => _grains.GetGrain<IReplicaGrain>(Require.Id(replicaId, nameof(replicaId)));
 
-    private static TimeSpan NextWait(DateTimeOffset deadline)
+    private TimeSpan NextWait(DateTimeOffset deadline)
     {
-        var left = deadline - DateTimeOffset.UtcNow;
-        return left < IModelGrain.MaxAwait ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : IModelGrain.MaxAwait;
+        var left = deadline - _time.GetUtcNow();
+        return left < _options.WaitSlice ? (left > TimeSpan.Zero ? left : TimeSpan.Zero) : _options.WaitSlice;
     }
 
     private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 
-    private static async Task<T> Traced<T>(string operation, string idTag, string id, Func<Task<T>> call)
+    /// <summary>
+    /// Makes one call of the facade: traced, and repeated while it fails for a transient reason (see
+    /// <see cref="IsTransient"/>) until <see cref="CoordinatorClientOptions.RetryTimeout"/>. Every call the facade makes
+    /// is safe to repeat (reads, idempotent updates, creations and submissions under a fixed id or key). What reaches
+    /// the caller is a <see cref="CoordinatorException"/>, an argument error, or a cancellation.
+    /// </summary>
+    private async Task<T> Traced<T>(string operation, string idTag, string id, Func<Task<T>> call, CancellationToken cancellationToken = default)
     {
         using var activity = CoordinatorTelemetry.ActivitySource.StartActivity($"coordinator.{operation}", ActivityKind.Client);
         activity?.SetTag(idTag, id);
-        try
+        var giveUpAt = _time.GetUtcNow() + _options.RetryTimeout;
+        var backoff = FirstBackoff;
+        for (var attempt = 1; ; attempt++)
         {
-            return await call().ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
-            throw;
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (Exception ex) when (IsTransient(ex) && _time.GetUtcNow() + backoff < giveUpAt)
+            {
+                activity?.AddEvent(new ActivityEvent("retry", tags: new ActivityTagsCollection { ["attempt"] = attempt, ["error"] = $"{ex.GetType().Name}: {ex.Message}" }));
+                await Task.Delay(backoff, _time, cancellationToken).ConfigureAwait(false);
+                backoff = backoff * 2 < MaxBackoff ? backoff * 2 : MaxBackoff;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException and not ArgumentException)
+            {
+                activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+                throw ex switch
+                {
+                    CoordinatorException { IsRetryable: false } known => known,
+                    CoordinatorException retryable => CoordinatorException.Unavailable($"{retryable.Message} (still failing after {attempt} attempts over {_options.RetryTimeout})"),
+                    _ when IsTransient(ex) => new CoordinatorException(CoordinatorErrorCode.Unavailable,
+                        $"{operation} did not get through after {attempt} attempts over {_options.RetryTimeout}: {ex.GetType().Name}: {ex.Message}", ex),
+                    _ => new CoordinatorException(CoordinatorErrorCode.Internal, $"{operation} failed: {ex.GetType().Name}: {ex.Message}", ex),
+                };
+            }
         }
     }
+
+    /// <summary>
+    /// Failures after which the same call may succeed: the retryable Unavailable, a silo or gateway that died or refused
+    /// the message, and an answer that did not come in time (the cluster's response timeout).
+    /// </summary>
+    private static bool IsTransient(Exception exception) => exception switch
+    {
+        CoordinatorException known => known.IsRetryable,
+        TimeoutException or OrleansMessageRejectionException or SiloUnavailableException or GatewayTooBusyException => true,
+        Orleans.Runtime.Messaging.ConnectionFailedException => true,
+        _ => false,
+    };
 }

@@ -158,7 +158,7 @@ internal static class TrainingBenchmark
             foreach (var operation in step)
             {
                 var sent = DateTimeOffset.UtcNow;
-                var result = (await model.SubmitAndAwaitAsync([operation], IModelGrain.MaxAwait))[0];
+                var result = (await model.SubmitAndAwaitAsync([operation], null, IModelGrain.MaxAwait))[0];
                 var received = DateTimeOffset.UtcNow;
                 var timing = result.Output!.Timing!;
                 void Add(string name, DateTimeOffset from, DateTimeOffset to) =>

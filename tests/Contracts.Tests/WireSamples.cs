@@ -1,4 +1,5 @@
 using Coordinator.Contracts.Capacity;
+using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Sessions;
@@ -39,7 +40,9 @@ internal static class WireSamples
         ["FailedOperationResult"] = new OperationResult(
             new OperationTicket("mdl-1", "op-ab12cd34-9", "forward", 9), OperationStatus.Failed, null,
             Errors.CoordinatorErrorCode.ReplicaUnavailable, "trainer gone", At, At.AddSeconds(2)),
-        ["OperationOrder"] = new OperationOrder("ab12cd34/mdl-1/1", 3),
+        ["OperationOrder"] = new OperationOrder(7, 5),
+        ["RecordedOutcome"] = new RecordedOutcome(6, null, CoordinatorErrorCode.InvalidArgument, "bad"),
+        ["AdapterProgress"] = new AdapterProgress(6, [new RecordedOutcome(6, null, CoordinatorErrorCode.InvalidArgument, "bad")]),
         ["CreateModelRequest"] = new CreateModelRequest("byte-gpt-tiny", Lora),
         ["ModelInfo"] = new ModelInfo("mdl-1", "ses-1", "byte-gpt-tiny", Lora, ModelStatus.Loaded, "t1", "t0", 12, "adapter.state", "why", At, At.AddMinutes(1)),
         ["CreateSessionRequest"] = new CreateSessionRequest("owner", new Dictionary<string, string> { ["purpose"] = "demo" }),

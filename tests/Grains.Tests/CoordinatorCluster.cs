@@ -4,6 +4,8 @@ using Coordinator.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.Runtime.Hosting;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
@@ -36,7 +38,8 @@ public sealed class CoordinatorCluster : IAsyncDisposable
 
     public IGrainFactory Grains => Cluster.Client;
 
-    public static async Task<CoordinatorCluster> StartAsync(short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000)
+    /// <summary>Starts the cluster on <paramref name="persistence"/>, or on <paramref name="storage"/> (a test double) when given.</summary>
+    public static async Task<CoordinatorCluster> StartAsync(short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -54,7 +57,15 @@ public sealed class CoordinatorCluster : IAsyncDisposable
         {
             silo.Services.AddKeyedSingleton<TimeProvider>(CoordinatorTime.ServiceKey, time);
             silo.AddCoordinatorGrains(configuration);
-            silo.UseCoordinatorPersistence(persistence ?? new PersistenceOptions());
+            if (storage is null)
+            {
+                silo.UseCoordinatorPersistence(persistence ?? new PersistenceOptions());
+            }
+            else
+            {
+                silo.Services.AddGrainStorage(Storage.PersistenceSchema.StorageName, (_, _) => storage);
+                silo.UseInMemoryReminderService();
+            }
         });
         builder.ConfigureClient(client => client.AddActivityPropagation());
         var cluster = builder.Build();

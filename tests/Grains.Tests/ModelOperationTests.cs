@@ -207,4 +207,22 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
         Assert.Contains("the test double is full", info.FailureReason, StringComparison.Ordinal);
         Assert.Equal(0, (await C.Client.GetCapacityAsync(baseModel)).TotalUsed);
     }
+
+    [Fact]
+    public async Task A_submission_repeated_with_its_idempotency_key_gets_the_same_tickets_and_runs_once()
+    {
+        var (modelId, _, script) = await ModelOnNewReplicaAsync();
+
+        var first = await C.Client.SubmitAsync(modelId, [Forward, Step], "key-1");
+        var repeated = await C.Client.SubmitAsync(modelId, [Forward, Step], "key-1");
+        await C.Client.WaitAsync(first);
+        var afterwards = await C.Client.SubmitAsync(modelId, [Forward, Step], "key-1");
+        var misused = await Assert.ThrowsAsync<CoordinatorException>(() => C.Client.SubmitAsync(modelId, [Step], "key-1"));
+
+        Assert.Equal(first, repeated);
+        Assert.Equal(first, afterwards);
+        Assert.Equal(CoordinatorErrorCode.Conflict, misused.Code);
+        Assert.Equal(1, script.Log.Count(l => l.StartsWith("optim_step", StringComparison.Ordinal)));
+        Assert.Equal(1, (await C.Client.GetModelAsync(modelId)).StepCount);
+    }
 }

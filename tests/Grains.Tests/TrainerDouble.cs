@@ -34,31 +34,37 @@ public sealed class TrainerDoubleGrain : Grain, ITrainerGrain
     {
         var script = Script;
         script.Arrived.Release();
-        await script.TurnAsync(adapterKey, order);
-        try
-        {
-            script.Log.Enqueue($"{operation.Kind} {adapterKey}");
-            script.Started.Release();
-            await script.Gate.Task;
-            if (operation is ForwardOperation { Batch.Count: 13 })
-            {
-                throw CoordinatorException.InvalidArgument("the test double refuses batches of 13");
-            }
+        return await script.RunOnceAsync(adapterKey, order, () => RunAsync(script, adapterKey, operation));
+    }
 
-            var now = DateTimeOffset.UtcNow;
-            var timing = new StepTiming(now, now, now);
-            return operation switch
-            {
-                OptimStepOperation => new OperationOutput(OptimStep: new OptimStepResult(++script.Adapters[adapterKey], 1.0, timing)),
-                SaveStateOperation save => new OperationOutput(Checkpoint: new CheckpointResult(save.Path, true, script.Adapters[adapterKey], timing)),
-                LoadStateOperation load => new OperationOutput(Checkpoint: new CheckpointResult(load.Path, true, 7, timing)),
-                _ => new OperationOutput(Forward: new ForwardResult(1.0, 1, timing)),
-            };
-        }
-        finally
+    private static async Task<OperationOutput> RunAsync(TrainerScript script, string adapterKey, TrainingOperation operation)
+    {
+        script.Log.Enqueue($"{operation.Kind} {adapterKey}");
+        script.Started.Release();
+        await script.Gate.Task;
+        if (operation is ForwardOperation { Batch.Count: 13 })
         {
-            script.EndTurn(adapterKey);
+            throw CoordinatorException.InvalidArgument("the test double refuses batches of 13");
         }
+
+        var now = DateTimeOffset.UtcNow;
+        var timing = new StepTiming(now, now, now);
+        return operation switch
+        {
+            OptimStepOperation => new OperationOutput(OptimStep: new OptimStepResult(++script.Adapters[adapterKey], 1.0, timing)),
+            SaveStateOperation save => new OperationOutput(Checkpoint: new CheckpointResult(save.Path, true, script.Adapters[adapterKey], timing)),
+            LoadStateOperation load => new OperationOutput(Checkpoint: new CheckpointResult(load.Path, true, 7, timing)),
+            _ => new OperationOutput(Forward: new ForwardResult(1.0, 1, timing)),
+        };
+    }
+
+    public Task<AdapterProgress> GetProgressAsync(string adapterKey, IReadOnlyList<long> sequences)
+    {
+        var script = Script;
+        script.Log.Enqueue($"progress {adapterKey}");
+        return script.Adapters.ContainsKey(adapterKey)
+            ? Task.FromResult(script.Progress(adapterKey, sequences))
+            : throw CoordinatorException.NotFound("Adapter", adapterKey);
     }
 
     public Task UnloadAdapterAsync(string adapterKey)
@@ -85,43 +91,99 @@ public sealed class TrainerScript
 
     public ConcurrentDictionary<string, long> Adapters { get; } = new();
 
-    private readonly Dictionary<string, (string Stream, long Next, bool Busy, TaskCompletionSource Moved)> _turns = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Line> _lines = new(StringComparer.Ordinal);
 
-    /// <summary>Waits until the operation is next in its stream and no other operation of the adapter runs.</summary>
-    public async Task TurnAsync(string adapterKey, OperationOrder order)
+    /// <summary>
+    /// Runs an operation once it follows the last one started and no other operation of the adapter runs, as the real
+    /// trainer's sequencer and device thread do; an operation sent again gets its first run's outcome.
+    /// </summary>
+    public async Task<OperationOutput> RunOnceAsync(string adapterKey, OperationOrder order, Func<Task<OperationOutput>> run)
     {
         while (true)
         {
             Task moved;
-            lock (_turns)
+            lock (_lines)
             {
-                if (!_turns.TryGetValue(adapterKey, out var turn) || (turn.Stream != order.Stream && order.Sequence == 1 && !turn.Busy))
+                if (!_lines.TryGetValue(adapterKey, out var line))
                 {
-                    turn = (order.Stream, 1, false, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                    line = _lines[adapterKey] = new Line();
                 }
 
-                if (turn.Stream == order.Stream && turn.Next == order.Sequence && !turn.Busy)
+                if (line.Runs.TryGetValue(order.Sequence, out var earlier))
                 {
-                    _turns[adapterKey] = turn with { Busy = true };
-                    return;
+                    moved = earlier;
                 }
+                else if (order.Previous == line.LastStarted && !line.Busy)
+                {
+                    line.LastStarted = order.Sequence;
+                    line.Busy = true;
+                    var started = EndTurnAfter(line, run);
+                    line.Runs[order.Sequence] = started;
+                    moved = started;
+                }
+                else if (order.Sequence <= line.LastStarted || order.Previous < line.LastStarted)
+                {
+                    throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"the test double already moved past {order.Sequence}");
+                }
+                else
+                {
+                    moved = line.Moved.Task;
+                }
+            }
 
-                _turns[adapterKey] = turn;
-                moved = turn.Moved.Task;
+            if (moved is Task<OperationOutput> result)
+            {
+                return await result;
             }
 
             await moved;
         }
     }
 
-    public void EndTurn(string adapterKey)
+    public AdapterProgress Progress(string adapterKey, IReadOnlyList<long> sequences)
     {
-        lock (_turns)
+        lock (_lines)
         {
-            var turn = _turns[adapterKey];
-            _turns[adapterKey] = (turn.Stream, turn.Next + 1, false, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-            turn.Moved.SetResult();
+            if (!_lines.TryGetValue(adapterKey, out var line))
+            {
+                return new AdapterProgress(0, []);
+            }
+
+            var outcomes = sequences.Where(s => line.Runs.TryGetValue(s, out var r) && r.IsCompleted).Select(s => line.Runs[s] is { IsCompletedSuccessfully: true } ok
+                ? new RecordedOutcome(s, ok.Result, null, null)
+                : new RecordedOutcome(s, null, ((CoordinatorException)line.Runs[s].Exception!.InnerException!).Code, line.Runs[s].Exception!.InnerException!.Message));
+            return new AdapterProgress(line.LastStarted, [.. outcomes]);
         }
+    }
+
+    private async Task<OperationOutput> EndTurnAfter(Line line, Func<Task<OperationOutput>> run)
+    {
+        await Task.Yield();
+        try
+        {
+            return await run();
+        }
+        finally
+        {
+            lock (_lines)
+            {
+                line.Busy = false;
+                var moved = line.Moved;
+                line.Moved = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                moved.SetResult();
+            }
+        }
+    }
+
+    private sealed class Line
+    {
+        public long LastStarted { get; set; }
+
+        public bool Busy { get; set; }
+
+        public Dictionary<long, Task<OperationOutput>> Runs { get; } = [];
+
+        public TaskCompletionSource Moved { get; set; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     public static TaskCompletionSource CompletedGate()

@@ -6,11 +6,9 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Coordinator.TrainerHost.Tests;
 
-/// <summary>The trainer starts each adapter's operations in the order their model grain numbered them.</summary>
+/// <summary>The trainer starts each adapter's operations in the order their model numbered them, each at most once.</summary>
 public sealed class OperationSequencerTests
 {
-    private static readonly OperationOutput Output = new();
-
     private readonly FakeTimeProvider _time = new();
     private readonly List<long> _started = [];
 
@@ -18,42 +16,79 @@ public sealed class OperationSequencerTests
 
     public OperationSequencerTests() => Sequencer = new OperationSequencer(_time);
 
-    private Task<OperationOutput> Run(string stream, long sequence, string adapter = "a") =>
-        Sequencer.RunAsync(adapter, new OperationOrder(stream, sequence), () =>
+    private Task<OperationOutput> Run(long sequence, long previous, string adapter = "a", Func<Task<OperationOutput>>? work = null) =>
+        Sequencer.RunAsync(adapter, new OperationOrder(sequence, previous), () =>
         {
             _started.Add(sequence);
-            return Task.FromResult(Output);
+            return work?.Invoke() ?? Task.FromResult(Output(sequence));
         });
+
+    private static OperationOutput Output(long sequence) => new(OptimStep: new OptimStepResult(sequence, 0, new StepTiming(default, default, default)));
 
     [Fact]
     public async Task Operations_that_arrive_out_of_order_start_in_sequence_order()
     {
-        var third = Run("s", 3);
-        var second = Run("s", 2);
+        var third = Run(7, 5);
+        var second = Run(5, 4);
         Assert.Empty(_started);
 
-        await Run("s", 1);
+        await Run(4, 0);
         await Task.WhenAll(second, third);
 
-        Assert.Equal([1L, 2, 3], _started);
+        Assert.Equal([4L, 5, 7], _started);
     }
 
     [Fact]
-    public async Task A_repeated_sequence_is_refused_and_does_not_start()
+    public async Task An_operation_sent_again_is_not_run_again_and_gets_the_first_runs_outcome()
     {
-        await Run("s", 1);
+        var first = await Run(1, 0);
+        var failing = Run(2, 1, work: () => Task.FromException<OperationOutput>(CoordinatorException.InvalidArgument("bad batch")));
+        await Assert.ThrowsAsync<CoordinatorException>(() => failing);
 
-        var repeat = await Assert.ThrowsAsync<CoordinatorException>(() => Run("s", 1));
+        // A model grain that failed over re-sends what it had not seen finish; the order it gives may differ.
+        var again = await Run(1, 0);
+        var refusedAgain = await Assert.ThrowsAsync<CoordinatorException>(() => Run(2, 0));
 
-        Assert.Equal(CoordinatorErrorCode.Conflict, repeat.Code);
-        Assert.Equal([1L], _started);
+        Assert.Equal([1L, 2], _started);
+        Assert.Same(first, again);
+        Assert.Equal(CoordinatorErrorCode.InvalidArgument, refusedAgain.Code);
+    }
+
+    [Fact]
+    public async Task An_operation_sent_again_while_it_runs_waits_for_that_run()
+    {
+        var gate = new TaskCompletionSource<OperationOutput>();
+        var running = Run(3, 0, work: () => gate.Task);
+        var again = Run(3, 0);
+        Assert.False(again.IsCompleted);
+
+        gate.SetResult(Output(3));
+
+        Assert.Equal(3, (await again).OptimStep!.Step);
+        Assert.Equal([3L], _started);
+        await running;
+    }
+
+    [Fact]
+    public async Task Progress_names_the_last_started_operation_and_the_outcomes_of_finished_ones()
+    {
+        await Run(1, 0);
+        var gate = new TaskCompletionSource<OperationOutput>();
+        var running = Run(2, 1, work: () => gate.Task);
+
+        var (lastStarted, finished) = Sequencer.Progress("a", [1, 2, 3]);
+
+        Assert.Equal(2, lastStarted);
+        Assert.Equal([1L], finished.Select(f => f.Sequence));
+        gate.SetResult(Output(2));
+        await running;
     }
 
     [Fact]
     public async Task An_operation_whose_predecessor_never_arrives_fails_after_the_gap_timeout_without_starting()
     {
-        await Run("s", 1);
-        var orphan = Run("s", 3);
+        await Run(1, 0);
+        var orphan = Run(3, 2);
 
         _time.Advance(OperationSequencer.GapTimeout);
 
@@ -63,15 +98,14 @@ public sealed class OperationSequencerTests
     }
 
     [Fact]
-    public async Task A_new_stream_supersedes_the_old_one_and_adapters_are_independent()
+    public async Task A_chain_that_forks_from_an_older_operation_is_refused_and_adapters_are_independent()
     {
-        await Run("old", 1);
-        await Run("old", 2);
-        await Run("new", 1);
-        await Run("new", 2);
-        await Run("other-adapter-stream", 1, adapter: "b");
+        await Run(1, 0);
+        await Run(2, 1);
+        var fork = await Assert.ThrowsAsync<CoordinatorException>(() => Run(3, 1));
+        await Run(1, 0, adapter: "b");
 
-        Assert.Equal([1L, 2, 1, 2, 1], _started);
-        Assert.Equal(CoordinatorErrorCode.Conflict, (await Assert.ThrowsAsync<CoordinatorException>(() => Run("new", 2))).Code);
+        Assert.Equal(CoordinatorErrorCode.Conflict, fork.Code);
+        Assert.Equal([1L, 2, 1], _started);
     }
 }

@@ -11,15 +11,19 @@ public static class CoordinatorClientHostingExtensions
     /// <summary>
     /// Adds an Orleans client for the cluster described by <paramref name="cluster"/>: through Redis membership when
     /// <paramref name="persistence"/> is Redis, otherwise to the embedded silo's gateway on this machine. Trace context is
-    /// propagated on every call, and <see cref="CoordinatorClient"/> is registered.
+    /// propagated on every call, and <see cref="CoordinatorClient"/> is registered with <paramref name="client"/>'s
+    /// retry settings (its <see cref="CoordinatorClientOptions.ResponseTimeout"/> becomes the Orleans client's).
     /// </summary>
-    public static IHostApplicationBuilder AddCoordinatorClusterClient(this IHostApplicationBuilder builder, CoordinatorClusterOptions cluster, PersistenceOptions persistence)
+    public static IHostApplicationBuilder AddCoordinatorClusterClient(
+        this IHostApplicationBuilder builder, CoordinatorClusterOptions cluster, PersistenceOptions persistence, CoordinatorClientOptions? client = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(persistence);
+        var options = client ?? new CoordinatorClientOptions();
         builder.UseOrleansClient(client =>
         {
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
             if (persistence.EffectiveProvider == PersistenceProvider.Redis)
             {
                 var redis = persistence.Redis();
@@ -37,7 +41,7 @@ public static class CoordinatorClientHostingExtensions
             });
             client.AddActivityPropagation();
         });
-        builder.Services.AddCoordinatorClient();
+        builder.Services.AddCoordinatorClient(options);
         return builder;
     }
 }

@@ -12,9 +12,9 @@ public static class CoordinatorClientServiceCollectionExtensions
     /// Adds <see cref="CoordinatorClient"/> over the process's <see cref="IGrainFactory"/>. Configure the connection
     /// with <c>UseOrleansClient</c> (same ClusterId/ServiceId and clustering as the silos).
     /// </summary>
-    public static IServiceCollection AddCoordinatorClient(this IServiceCollection services)
+    public static IServiceCollection AddCoordinatorClient(this IServiceCollection services, CoordinatorClientOptions? options = null)
     {
-        services.AddSingleton(sp => new CoordinatorClient(sp.GetRequiredService<IGrainFactory>()));
+        services.AddSingleton(sp => new CoordinatorClient(sp.GetRequiredService<IGrainFactory>(), options));
         return services;
     }
 }

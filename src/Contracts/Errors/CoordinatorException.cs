@@ -21,6 +21,14 @@ public enum CoordinatorErrorCode
     InvalidState = 8,
     /// <summary>The trainer that holds the model is unreachable or gone; its adapter state is lost unless it was saved.</summary>
     ReplicaUnavailable = 9,
+    /// <summary>
+    /// Retryable: a coordinator silo, the cluster connection or the storage backend was briefly unreachable, so the
+    /// call's outcome is unknown. Retry it as it was (a submission with the same idempotency key) and it takes effect
+    /// once; <c>CoordinatorClient</c> does so itself until its retry time runs out.
+    /// </summary>
+    Unavailable = 10,
+    /// <summary>An unexpected server-side failure (a bug); the message names what failed. Not retryable as such.</summary>
+    Internal = 11,
 }
 
 /// <summary>A typed, caller-facing error raised by Coordinator grains and the client facade.</summary>
@@ -45,6 +53,12 @@ public class CoordinatorException : Exception
     /// <summary>Shorthand for a <see cref="CoordinatorErrorCode.NotFound"/> error: "{what} '{id}' does not exist{detail}."</summary>
     public static CoordinatorException NotFound(string what, string id, string? detail = null) =>
         new(CoordinatorErrorCode.NotFound, $"{what} '{id}' does not exist{(detail is null ? "" : $" {detail}")}.");
+
+    /// <summary>Whether the failure is transient, so the same call may be repeated (see <see cref="CoordinatorErrorCode.Unavailable"/>).</summary>
+    public bool IsRetryable => Code == CoordinatorErrorCode.Unavailable;
+
+    /// <summary>Shorthand for a <see cref="CoordinatorErrorCode.Unavailable"/> error.</summary>
+    public static CoordinatorException Unavailable(string message) => new(CoordinatorErrorCode.Unavailable, message);
 
     /// <summary>Shorthand for an <see cref="CoordinatorErrorCode.InvalidState"/> error.</summary>
     public static CoordinatorException InvalidState(string message) => new(CoordinatorErrorCode.InvalidState, message);

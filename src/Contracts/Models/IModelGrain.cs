@@ -32,12 +32,14 @@ public interface IModelGrain : IGrainWithStringKey
 
     /// <summary>
     /// Queues training operations, in the given order, and returns at once with their tickets; all are accepted or
-    /// none. Operations of one model run in the order this method accepted them; the model sends the next ones to the
+    /// none. A submission with an <paramref name="idempotencyKey"/> the model has seen returns the original tickets
+    /// and runs nothing again (keys are remembered as long as their operations' results are). Accepted operations are
+    /// in the model's persisted log before this returns, so they survive a failover of the model's silo. Operations of one model run in the order this method accepted them; the model sends the next ones to the
     /// trainer before the previous ones answer, so a caller that submits ahead keeps the trainer busy. A created model
     /// is placed and loaded by its first operation; a model that lost its replica accepts load_state (which places it
     /// again) and what follows it, nothing else.
     /// </summary>
-    Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations);
+    Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey);
 
     /// <summary>
     /// <see cref="SubmitAsync"/> and <see cref="AwaitOperationsAsync"/> in one call (one round trip for a caller that
@@ -45,7 +47,7 @@ public interface IModelGrain : IGrainWithStringKey
     /// unload or release in progress is refused with InvalidState.
     /// </summary>
     [AlwaysInterleave]
-    Task<IReadOnlyList<OperationResult>> SubmitAndAwaitAsync(IReadOnlyList<TrainingOperation> operations, TimeSpan timeout);
+    Task<IReadOnlyList<OperationResult>> SubmitAndAwaitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey, TimeSpan timeout);
 
     /// <summary>Returns an operation's status, and its result once finished.</summary>
     [AlwaysInterleave]

@@ -33,7 +33,19 @@ public static class CoordinatorSiloBuilderExtensions
         silo.Services.TryAddKeyedSingleton(CoordinatorTime.ServiceKey, TimeProvider.System);
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
+        silo.AddCoordinatorErrors();
         silo.AddActivityPropagation();
+        return silo;
+    }
+
+    /// <summary>
+    /// Answers every failure of a Coordinator grain on this silo as a <see cref="Contracts.Errors.CoordinatorException"/>
+    /// with a code (see <see cref="ErrorTranslationFilter"/>). Every silo needs it, trainer hosts included.
+    /// </summary>
+    public static ISiloBuilder AddCoordinatorErrors(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.AddIncomingGrainCallFilter<ErrorTranslationFilter>();
         return silo;
     }
 

@@ -1,19 +1,28 @@
-using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
-using Coordinator.Grains.Storage;
 using Microsoft.Extensions.Logging;
 
 namespace Coordinator.Grains.Models;
 
 /// <summary>
-/// The model's operation queue. Submissions are numbered in the order the grain accepts them; a loop on the grain's
-/// scheduler sends them to the replica's trainer in that order, up to <see cref="MaxDispatched"/> ahead of their
-/// answers (the trainer runs them in sequence, see <see cref="OperationOrder"/>), and finishes them in the same order.
-/// So a submission returns at once, callers wait on the ticket, and the trainer's device never idles for a round trip
-/// while work is queued. Results live in memory for <c>Models:ResultRetention</c>; a finished status is never replaced.
+/// The model's operation log and queue. Each operation takes effect once, whatever fails in between:
+/// <list type="bullet">
+/// <item>Accepted operations are numbered and written to the model's pending log (<see cref="PendingOperationsState"/>)
+/// before their tickets are returned; a submission repeated with its idempotency key gets the same tickets.</item>
+/// <item>A loop on the grain's scheduler sends them to the replica's trainer in sequence order, up to
+/// <see cref="MaxDispatched"/> ahead of their answers; the trainer starts them in that order and each at most once
+/// (<see cref="OperationOrder"/>).</item>
+/// <item>Outcomes are written to the model's state (with the step count they change) before anyone is told, so a
+/// finished status never changes, not even across a failover.</item>
+/// <item>A model that reactivates (its silo died) reloads its log, asks the trainer what it ran
+/// (<see cref="ITrainerGrain.GetProgressAsync"/>), takes those outcomes, and runs the rest.</item>
+/// <item>A failed state write is retried with backoff until storage answers; meanwhile outcomes wait, and submissions
+/// answer with the retryable Unavailable.</item>
+/// </list>
+/// Results stay readable in memory for <c>Models:ResultRetention</c>; across a failover, the last
+/// <c>Models:PersistedResults</c>.
 /// </summary>
 internal sealed partial class ModelGrain
 {
@@ -26,11 +35,24 @@ internal sealed partial class ModelGrain
     private readonly Queue<OperationRecord> _queue = new();
     private readonly Queue<Dispatched> _dispatched = new();
     private readonly Dictionary<string, OperationRecord> _operations = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, List<OperationRecord>> _byKey = new(StringComparer.Ordinal);
+
+    /// <summary>Sequences accepted and not yet finished (staged outcomes count as finished).</summary>
+    private readonly SortedSet<long> _open = [];
+
+    /// <summary>Outcomes decided but not yet written: published (waiters told) once they are.</summary>
+    private readonly List<OperationRecord> _staged = [];
 
     /// <summary>Finished operations in the order they finished: what pruning removes first.</summary>
     private readonly Queue<OperationRecord> _finished = new();
-    private readonly string _incarnation = Guid.NewGuid().ToString("N")[..8];
+
+    /// <summary>Finished operations whose outcome is in <see cref="ModelState.Finished"/>, by sequence.</summary>
+    private readonly SortedDictionary<long, OperationRecord> _persisted = [];
+
     private long _sequence;
+
+    /// <summary>Every operation up to this sequence is in the pending log in storage.</summary>
+    private long _acceptedThrough;
     private int _unfinishedLoads;
     private Task _runner = Task.CompletedTask;
     private TaskCompletionSource _submitted = NewSignal();
@@ -38,18 +60,27 @@ internal sealed partial class ModelGrain
     /// <summary>Set while an unload or release stops the queue; interleaved submissions are refused meanwhile.</summary>
     private bool _stopping;
 
-    /// <summary>The placement the last dispatched operation went to, and its number there.</summary>
-    private (string? PlacementKey, long Sequence) _stream;
+    /// <summary>Ask the trainer where the adapter stands before the first dispatch of this activation.</summary>
+    private bool _reconcile = true;
+
+    /// <summary>The placement the last operation was sent to, and its sequence.</summary>
+    private (string? PlacementKey, long Sequence) _lastSent;
 
     private OperationOptions Limits => operationOptions.Value;
 
-    public Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations) =>
-        Task.FromResult<IReadOnlyList<OperationTicket>>([.. Accept(operations).Select(r => r.Ticket)]);
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        Restore();
+        return base.OnActivateAsync(cancellationToken);
+    }
 
-    public async Task<IReadOnlyList<OperationResult>> SubmitAndAwaitAsync(IReadOnlyList<TrainingOperation> operations, TimeSpan timeout)
+    public async Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey) =>
+        [.. (await AcceptAsync(operations, idempotencyKey)).Select(r => r.Ticket)];
+
+    public async Task<IReadOnlyList<OperationResult>> SubmitAndAwaitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey, TimeSpan timeout)
     {
         CheckTimeout(timeout);
-        return await AwaitAsync(Accept(operations), timeout);
+        return await AwaitAsync(await AcceptAsync(operations, idempotencyKey), timeout);
     }
 
     public Task<OperationResult> GetOperationAsync(string operationId) => Task.FromResult(Find(operationId).ToResult());
@@ -65,10 +96,29 @@ internal sealed partial class ModelGrain
         return await AwaitAsync([.. operationIds.Select(Find)], timeout);
     }
 
-    /// <summary>Validates and queues operations, all or none; starts the loop or wakes it.</summary>
-    private List<OperationRecord> Accept(IReadOnlyList<TrainingOperation> operations)
+    /// <summary>
+    /// Validates and queues operations, all or none, writes them to the pending log, and starts the loop or wakes it.
+    /// A known idempotency key returns the operations it was first given to.
+    /// </summary>
+    private async Task<List<OperationRecord>> AcceptAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey)
     {
         TrainingOperation.ValidateAll(operations);
+        if (idempotencyKey is not null)
+        {
+            Require.Id(idempotencyKey, nameof(idempotencyKey));
+            if (_byKey.TryGetValue(idempotencyKey, out var earlier))
+            {
+                if (earlier.Count != operations.Count || earlier.Where((r, i) => r.Ticket.Kind != operations[i].Kind).Any())
+                {
+                    throw new CoordinatorException(CoordinatorErrorCode.Conflict,
+                        $"Idempotency key '{idempotencyKey}' was used on model '{ModelId}' for other operations ({string.Join(", ", earlier.Select(r => r.Ticket.Kind))}).");
+                }
+
+                await PersistAcceptedAsync(WritePatience);
+                return earlier;
+            }
+        }
+
         EnsureLive();
         if (_stopping)
         {
@@ -96,14 +146,40 @@ internal sealed partial class ModelGrain
         foreach (var operation in operations)
         {
             var sequence = ++_sequence;
-            var record = new OperationRecord(new OperationTicket(ModelId, $"op-{_incarnation}-{sequence}", operation.Kind, sequence), operation, now);
-            _operations[record.Ticket.OperationId] = record;
-            _queue.Enqueue(record);
-            _unfinishedLoads += operation is LoadStateOperation ? 1 : 0;
-            accepted.Add(record);
+            var ticket = new OperationTicket(ModelId, $"op-{ModelId}-{sequence}", operation.Kind, sequence);
+            accepted.Add(Open(new OperationRecord(ticket, operation, now, idempotencyKey)));
+        }
+
+        if (idempotencyKey is not null)
+        {
+            _byKey[idempotencyKey] = accepted;
         }
 
         DelayDeactivation(Limits.ResultRetention);
+        try
+        {
+            await PersistAcceptedAsync(WritePatience);
+        }
+        finally
+        {
+            // Even unwritten, they are queued: the loop writes them before it sends them, and a retry with the key finds them.
+            Wake();
+        }
+
+        return accepted;
+    }
+
+    private OperationRecord Open(OperationRecord record)
+    {
+        _operations[record.Ticket.OperationId] = record;
+        _queue.Enqueue(record);
+        _open.Add(record.Sequence);
+        _unfinishedLoads += record.Operation is LoadStateOperation ? 1 : 0;
+        return record;
+    }
+
+    private void Wake()
+    {
         if (_runner.IsCompleted)
         {
             _runner = RunQueueAsync();
@@ -114,19 +190,96 @@ internal sealed partial class ModelGrain
             _submitted = NewSignal();
             submitted.TrySetResult();
         }
+    }
 
-        return accepted;
+    /// <summary>Writes the pending log (every unfinished operation) unless it already holds everything accepted.</summary>
+    private async Task PersistAcceptedAsync(TimeSpan? patience)
+    {
+        var through = _sequence;
+        if (_acceptedThrough >= through)
+        {
+            return;
+        }
+
+        pending.State.LastSequence = through;
+        pending.State.Operations = [.. _operations.Values
+            .Where(r => _open.Contains(r.Sequence))
+            .OrderBy(r => r.Sequence)
+            .Select(r => new PendingOperation
+            {
+                OperationId = r.Ticket.OperationId,
+                Sequence = r.Sequence,
+                Kind = r.Ticket.Kind,
+                IdempotencyKey = r.IdempotencyKey,
+                SubmittedAt = r.SubmittedAt,
+                Operation = r.Payload(serializer),
+            })];
+        await _pending.WriteAsync(patience);
+        _acceptedThrough = Math.Max(_acceptedThrough, through);
+    }
+
+    /// <summary>Rebuilds the log from storage on activation; unfinished operations are queued to be reconciled and run.</summary>
+    private void Restore()
+    {
+        foreach (var entry in S.Finished.OrderBy(f => f.Sequence))
+        {
+            var output = entry.Output is null ? null : serializer.Deserialize<OperationOutput>(entry.Output);
+            var record = OperationRecord.Finished(new OperationTicket(ModelId, entry.OperationId, entry.Kind, entry.Sequence), entry, output);
+            _operations[entry.OperationId] = record;
+            _finished.Enqueue(record);
+            _persisted[record.Sequence] = record;
+            Index(record);
+        }
+
+        _sequence = Math.Max(pending.State.LastSequence, Math.Max(S.CompletedThrough, S.Finished.Count == 0 ? 0 : S.Finished.Max(f => f.Sequence)));
+        foreach (var entry in pending.State.Operations.OrderBy(p => p.Sequence))
+        {
+            if (entry.Sequence <= S.CompletedThrough || _operations.ContainsKey(entry.OperationId))
+            {
+                continue;
+            }
+
+            var operation = serializer.Deserialize<TrainingOperation>(entry.Operation);
+            var record = Open(new OperationRecord(new OperationTicket(ModelId, entry.OperationId, entry.Kind, entry.Sequence), operation, entry.SubmittedAt, entry.IdempotencyKey));
+            Index(record);
+        }
+
+        foreach (var records in _byKey.Values)
+        {
+            records.Sort((a, b) => a.Sequence.CompareTo(b.Sequence));
+        }
+
+        _acceptedThrough = _sequence;
+        if (_queue.Count > 0)
+        {
+            LogRecovered(ModelId, _queue.Count, _queue.Peek().Sequence);
+            DelayDeactivation(Limits.ResultRetention);
+            Wake();
+        }
+    }
+
+    private void Index(OperationRecord record)
+    {
+        if (record.IdempotencyKey is { } key)
+        {
+            if (!_byKey.TryGetValue(key, out var records))
+            {
+                _byKey[key] = records = [];
+            }
+
+            records.Add(record);
+        }
     }
 
     private async Task<IReadOnlyList<OperationResult>> AwaitAsync(IReadOnlyList<OperationRecord> records, TimeSpan timeout)
     {
-        var pending = records.Where(r => !r.IsCompleted).ToList();
-        if (pending.Count > 0)
+        var pendingRecords = records.Where(r => !r.IsCompleted).ToList();
+        if (pendingRecords.Count > 0)
         {
             var wait = timeout < IModelGrain.MaxAwait ? timeout : IModelGrain.MaxAwait;
             try
             {
-                await Task.WhenAll(pending.Select(r => r.Completion.Task)).WaitAsync(wait, time);
+                await Task.WhenAll(pendingRecords.Select(r => r.Completion.Task)).WaitAsync(wait, time);
             }
             catch (TimeoutException)
             {
@@ -150,7 +303,8 @@ internal sealed partial class ModelGrain
         return _operations.TryGetValue(operationId, out var record)
             ? record
             : throw CoordinatorException.NotFound(
-                "Operation", operationId, $"on model '{ModelId}' (results are kept for {Limits.ResultRetention}, and not across a restart of the model's host)");
+                "Operation", operationId,
+                $"on model '{ModelId}' (results are kept for {Limits.ResultRetention}, and the last {Limits.PersistedResults} across a failover of the model's silo)");
     }
 
     /// <summary>
@@ -164,21 +318,30 @@ internal sealed partial class ModelGrain
         {
             if (_queue.Count > 0 && _dispatched.Count < MaxDispatched)
             {
+                if (_reconcile && S.Status == ModelStatus.Loaded)
+                {
+                    await ReconcileAsync();
+                    continue;
+                }
+
                 var record = _queue.Dequeue();
+                if (record.IsSettled)
+                {
+                    continue;
+                }
+
                 record.Status = OperationStatus.Running;
                 if (S.Status != ModelStatus.Loaded)
                 {
-                    while (_dispatched.TryDequeue(out var earlier))
-                    {
-                        await FinishAsync(earlier);
-                    }
-
+                    await FinishDispatchedAsync();
                     if (!await PrepareAsync(record))
                     {
                         continue;
                     }
                 }
 
+                // Never send what is not in the pending log: a failover would not know the trainer ran it.
+                await PersistAcceptedAsync(null);
                 _dispatched.Enqueue(Dispatch(record));
                 continue;
             }
@@ -198,8 +361,63 @@ internal sealed partial class ModelGrain
                 }
             }
 
-            await FinishAsync(_dispatched.Dequeue());
+            await FinishAsync();
         }
+    }
+
+    /// <summary>
+    /// After a (re)activation, asks the trainer which of the queued operations it already ran: their outcomes are taken
+    /// as they are, in order; the rest are sent (one it started and has not finished answers with that run).
+    /// </summary>
+    private async Task ReconcileAsync()
+    {
+        _reconcile = false;
+        var placement = S.PlacementKey!;
+        var queued = _queue.Where(r => !r.IsSettled).ToList();
+        AdapterProgress progress;
+        try
+        {
+            progress = await Trainer.GetProgressAsync(placement, [.. queued.Select(r => r.Sequence)]);
+        }
+        catch (CoordinatorException ex) when (ex.Code is CoordinatorErrorCode.NotFound or CoordinatorErrorCode.ReplicaUnavailable)
+        {
+            // The trainer or its adapter is gone: what it ran went with it.
+            if (_queue.TryDequeue(out var first))
+            {
+                await FailAsync(first, CoordinatorException.InvalidState($"{ex.Message} The adapter's state went with it; submit load_state to go on from saved state."), S.ReplicaId, placement);
+            }
+
+            return;
+        }
+        catch (Exception ex)
+        {
+            // Unknown whether the trainer ran them: ask again shortly (the replica's liveness check ends this if it is gone).
+            LogReconcileFailed(ex, ModelId, placement);
+            _reconcile = true;
+            await Task.Delay(TimeSpan.FromSeconds(1), time);
+            return;
+        }
+
+        _lastSent = (placement, progress.LastStarted);
+        var outcomes = progress.Outcomes.ToDictionary(o => o.Sequence);
+        var taken = 0;
+        while (_queue.TryPeek(out var next) && outcomes.TryGetValue(next.Sequence, out var outcome))
+        {
+            _queue.Dequeue();
+            taken++;
+            if (outcome.Output is { } output)
+            {
+                RecordOutcome(next.Operation!, output);
+                Stage(next, OperationStatus.Succeeded, output, null, null);
+            }
+            else
+            {
+                Stage(next, OperationStatus.Failed, null, outcome.ErrorCode, outcome.ErrorMessage);
+            }
+        }
+
+        LogReconciled(ModelId, placement, progress.LastStarted, taken);
+        await FlushAsync(null);
     }
 
     /// <summary>Places the model and loads its adapter when it has none loaded; false (the operation failed) if that fails.</summary>
@@ -232,92 +450,125 @@ internal sealed partial class ModelGrain
                 }
 
                 var now = time.GetUtcNow();
-                await state.MutateAsync(s =>
+                await _model.UpdateAsync(s =>
                 {
                     s.Status = ModelStatus.Loaded;
                     s.UpdatedAt = now;
-                });
+                }, null);
+                _reconcile = false; // a fresh adapter: nothing ran on it
             }
 
             return true;
         }
         catch (Exception ex)
         {
-            Fail(record, ex, S.ReplicaId ?? S.LastReplicaId, S.PlacementKey);
+            await FailAsync(record, ex, S.ReplicaId ?? S.LastReplicaId, S.PlacementKey);
             return false;
         }
     }
 
     private ITrainerGrain Trainer => GrainFactory.GetGrain<ITrainerGrain>(S.ReplicaId!);
 
-    /// <summary>Sends an operation to the loaded adapter, numbered within this activation's stream for the placement.</summary>
+    /// <summary>Sends an operation to the loaded adapter, after the one sent there before it.</summary>
     private Dispatched Dispatch(OperationRecord record)
     {
         var placement = S.PlacementKey!;
-        _stream = _stream.PlacementKey == placement ? (placement, _stream.Sequence + 1) : (placement, 1);
-        var order = new OperationOrder($"{_incarnation}/{placement}", _stream.Sequence);
-        return new Dispatched(record, S.ReplicaId!, placement, Trainer.ExecuteAsync(placement, order, record.Operation));
+        var previous = _lastSent.PlacementKey == placement ? _lastSent.Sequence : 0;
+        OperationOrder order;
+        if (record.Sequence > previous)
+        {
+            order = new OperationOrder(record.Sequence, previous);
+            _lastSent = (placement, record.Sequence);
+        }
+        else
+        {
+            // Started there before a failover: the trainer answers with that run, whatever it follows.
+            order = new OperationOrder(record.Sequence, record.Sequence - 1);
+        }
+
+        return new Dispatched(record, S.ReplicaId!, placement, Trainer.ExecuteAsync(placement, order, record.Operation!));
     }
 
-    /// <summary>Waits for a dispatched operation's answer, records what it changed, and completes it.</summary>
-    private async Task FinishAsync(Dispatched sent)
+    private async Task FinishDispatchedAsync()
     {
-        try
+        while (_dispatched.Count > 0)
         {
-            var output = await sent.Call;
-            if (sent.Record.IsCompleted)
-            {
-                return; // failed meanwhile: its replica was lost
-            }
-
-            await RecordOutcomeAsync(sent.Record.Operation, output);
-            Complete(sent.Record, OperationStatus.Succeeded, output, null, null);
-        }
-        catch (Exception ex) when (!sent.Record.IsCompleted)
-        {
-            Fail(sent.Record, ex, sent.ReplicaId, sent.PlacementKey);
-        }
-        catch (Exception)
-        {
-            // Already failed when its replica was lost; this is the dead call ending.
+            await FinishAsync();
         }
     }
 
     /// <summary>
-    /// Completes an operation as failed. When the trainer could not be reached, the operations queued behind it depend
-    /// on an adapter state that is now unknown, so they fail too, unless the model has meanwhile been placed anew
-    /// (replica lost, then load_state submitted): those were submitted against the new placement.
+    /// Waits for the oldest dispatched operation's answer, then takes every other answer already in, in order, and
+    /// writes their outcomes (and the step count they change) in one write before telling anyone.
     /// </summary>
-    private void Fail(OperationRecord record, Exception exception, string? replicaId, string? placementKey)
+    private async Task FinishAsync()
+    {
+        var sent = _dispatched.Dequeue();
+        await Take(sent);
+        while (_dispatched.TryPeek(out var next) && next.Call.IsCompleted)
+        {
+            await Take(_dispatched.Dequeue());
+        }
+
+        await FlushAsync(null);
+
+        async Task Take(Dispatched d)
+        {
+            try
+            {
+                var output = await d.Call;
+                if (!d.Record.IsSettled)
+                {
+                    RecordOutcome(d.Record.Operation!, output);
+                    Stage(d.Record, OperationStatus.Succeeded, output, null, null);
+                }
+            }
+            catch (Exception ex) when (!d.Record.IsSettled)
+            {
+                await FailAsync(d.Record, ex, d.ReplicaId, d.PlacementKey, flush: false);
+            }
+            catch (Exception)
+            {
+                // Already failed when its replica was lost; this is the dead call ending.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fails an operation. When the trainer could not be reached, the operations queued behind it depend on an adapter
+    /// state that is now unknown, so they fail too, unless the model has meanwhile been placed anew (replica lost, then
+    /// load_state submitted): those were submitted against the new placement.
+    /// </summary>
+    private async Task FailAsync(OperationRecord record, Exception exception, string? replicaId, string? placementKey, bool flush = true)
     {
         var (code, message) = exception is CoordinatorException known
             ? (known.Code, known.Message)
             : (CoordinatorErrorCode.ReplicaUnavailable, $"Trainer of replica '{replicaId}' did not answer {record.Ticket.Kind}: {exception.GetType().Name}: {exception.Message}");
-        Complete(record, OperationStatus.Failed, null, code, message);
+        Stage(record, OperationStatus.Failed, null, code, message);
         LogOperationFailed(ModelId, record.Ticket.OperationId, record.Ticket.Kind, message);
         if (code == CoordinatorErrorCode.ReplicaUnavailable && (placementKey is null || placementKey == S.PlacementKey))
         {
             FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"an earlier operation ({record.Ticket.OperationId}) could not reach the trainer: {message}");
         }
+
+        if (flush)
+        {
+            await FlushAsync(null);
+        }
     }
 
-    /// <summary>Keeps the model's step count and last saved state in its persisted state.</summary>
-    private async Task RecordOutcomeAsync(TrainingOperation operation, OperationOutput output)
+    /// <summary>Keeps the model's step count and last saved state (written with the outcome).</summary>
+    private void RecordOutcome(TrainingOperation operation, OperationOutput output)
     {
         var step = output.OptimStep?.Step ?? output.Checkpoint?.Step;
-        var saved = operation is SaveStateOperation ? output.Checkpoint?.Path : null;
-        if (step is null || (step == S.StepCount && saved is null))
+        if (step is null)
         {
             return;
         }
 
-        var now = time.GetUtcNow();
-        await state.MutateAsync(s =>
-        {
-            s.StepCount = step.Value;
-            s.LastSavedStatePath = saved ?? s.LastSavedStatePath;
-            s.UpdatedAt = now;
-        });
+        S.StepCount = step.Value;
+        S.LastSavedStatePath = operation is SaveStateOperation ? output.Checkpoint?.Path : S.LastSavedStatePath;
+        S.UpdatedAt = time.GetUtcNow();
     }
 
     /// <summary>
@@ -331,6 +582,7 @@ internal sealed partial class ModelGrain
         try
         {
             FailQueued(CoordinatorErrorCode.InvalidState, $"{reason} before this operation ran");
+            await FlushAsync(WritePatience);
             await _runner;
             await stop();
             return ToInfo();
@@ -363,7 +615,7 @@ internal sealed partial class ModelGrain
     {
         while (_queue.TryDequeue(out var record))
         {
-            Complete(record, OperationStatus.Failed, null, code, message);
+            Stage(record, OperationStatus.Failed, null, code, message);
         }
     }
 
@@ -372,14 +624,72 @@ internal sealed partial class ModelGrain
     {
         foreach (var sent in _dispatched)
         {
-            Complete(sent.Record, OperationStatus.Failed, null, CoordinatorErrorCode.ReplicaUnavailable, message);
+            Stage(sent.Record, OperationStatus.Failed, null, CoordinatorErrorCode.ReplicaUnavailable, message);
         }
     }
 
-    private void Complete(OperationRecord record, OperationStatus status, OperationOutput? output, CoordinatorErrorCode? code, string? message)
+    /// <summary>Decides an operation's outcome; it is published (waiters told) by the next <see cref="FlushAsync"/>.</summary>
+    private void Stage(OperationRecord record, OperationStatus status, OperationOutput? output, CoordinatorErrorCode? code, string? message)
     {
-        if (record.Complete(status, output, code, message, time.GetUtcNow()))
+        if (record.Stage(status, output, code, message, time.GetUtcNow()))
         {
+            _open.Remove(record.Sequence);
+            _staged.Add(record);
+        }
+    }
+
+    /// <summary>
+    /// Writes the staged outcomes with the model's state (after applying <paramref name="change"/> to it), then tells
+    /// their waiters. <paramref name="patience"/> null retries until storage answers; otherwise the call answers
+    /// Unavailable after it and the write goes on.
+    /// </summary>
+    private async Task FlushAsync(TimeSpan? patience, Action<ModelState>? change = null)
+    {
+        if (_staged.Count == 0 && change is null && _model.IsWritten)
+        {
+            return;
+        }
+
+        change?.Invoke(S);
+        var batch = _staged.ToList();
+        _staged.Clear();
+        foreach (var record in batch)
+        {
+            _persisted[record.Sequence] = record;
+        }
+
+        var completedThrough = _open.Count == 0 ? _sequence : _open.Min - 1;
+        var dropped = _persisted.Values.Where(r => r.Sequence <= completedThrough).Select(r => r.Sequence).SkipLast(Limits.PersistedResults).ToList();
+        foreach (var sequence in dropped)
+        {
+            _persisted.Remove(sequence);
+        }
+
+        S.CompletedThrough = completedThrough;
+        S.Finished = [.. _persisted.Values.Select(r => r.ToFinished(serializer))];
+        var write = PublishAfterAsync(_model.WriteAsync(null), batch);
+        if (patience is not { } p)
+        {
+            await write;
+            return;
+        }
+
+        try
+        {
+            await write.WaitAsync(p, time);
+        }
+        catch (TimeoutException)
+        {
+            throw CoordinatorException.Unavailable($"Model '{ModelId}': its state could not be written within {p}; the change is kept and written when storage answers. Retry the call.");
+        }
+    }
+
+    private async Task PublishAfterAsync(Task write, List<OperationRecord> batch)
+    {
+        await write;
+        foreach (var record in batch)
+        {
+            record.Publish();
             _finished.Enqueue(record);
             _unfinishedLoads -= record.Operation is LoadStateOperation ? 1 : 0;
         }
@@ -391,7 +701,12 @@ internal sealed partial class ModelGrain
         var cutoff = time.GetUtcNow() - Limits.ResultRetention;
         while (_finished.TryPeek(out var oldest) && (oldest.CompletedAt < cutoff || _operations.Count >= Limits.MaxRetainedResults))
         {
-            _operations.Remove(_finished.Dequeue().Ticket.OperationId);
+            var pruned = _finished.Dequeue();
+            _operations.Remove(pruned.Ticket.OperationId);
+            if (pruned.IdempotencyKey is { } key)
+            {
+                _byKey.Remove(key);
+            }
         }
     }
 
@@ -403,15 +718,38 @@ internal sealed partial class ModelGrain
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: trainer of replica {ReplicaId} did not confirm unloading the adapter")]
     private partial void LogTrainerUnloadFailed(Exception exception, string modelId, string replicaId);
 
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} reactivated with {Count} unfinished operations from sequence {First}; reconciling with its trainer")]
+    private partial void LogRecovered(string modelId, int count, long first);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: could not ask the trainer of adapter {PlacementKey} what it ran; asking again")]
+    private partial void LogReconcileFailed(Exception exception, string modelId, string placementKey);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId}: adapter {PlacementKey} had started through sequence {LastStarted}; took {Taken} finished outcomes from the trainer")]
+    private partial void LogReconciled(string modelId, string placementKey, long lastStarted, int taken);
+
     /// <summary>An operation sent to the trainer: where it went, and the call that answers it.</summary>
     private sealed record Dispatched(OperationRecord Record, string ReplicaId, string PlacementKey, Task<OperationOutput> Call);
 
-    /// <summary>One submitted operation. Its status only moves forward; the first completion wins.</summary>
-    private sealed class OperationRecord(OperationTicket ticket, TrainingOperation operation, DateTimeOffset submittedAt)
+    /// <summary>
+    /// One submitted operation. Its outcome is staged once (the first decision wins), then published when written:
+    /// readers see it finished only from then on, so what they see never changes.
+    /// </summary>
+    private sealed class OperationRecord(OperationTicket ticket, TrainingOperation? operation, DateTimeOffset submittedAt, string? idempotencyKey)
     {
+        private byte[]? _payload;
+        private FinishedOperation? _finishedEntry;
+        private (OperationStatus Status, OperationOutput? Output, CoordinatorErrorCode? Code, string? Message, DateTimeOffset At)? _staged;
+
         public OperationTicket Ticket { get; } = ticket;
 
-        public TrainingOperation Operation { get; } = operation;
+        public long Sequence => Ticket.Sequence;
+
+        /// <summary>The operation; null for one restored finished (it will not run again).</summary>
+        public TrainingOperation? Operation { get; } = operation;
+
+        public DateTimeOffset SubmittedAt { get; } = submittedAt;
+
+        public string? IdempotencyKey { get; } = idempotencyKey;
 
         public OperationStatus Status { get; set; } = OperationStatus.Queued;
 
@@ -425,21 +763,65 @@ internal sealed partial class ModelGrain
 
         public TaskCompletionSource Completion { get; } = NewSignal();
 
+        /// <summary>Published: readers see it finished.</summary>
         public bool IsCompleted => Status is OperationStatus.Succeeded or OperationStatus.Failed;
 
-        /// <summary>Completes the operation; false if it already was.</summary>
-        public bool Complete(OperationStatus status, OperationOutput? output, CoordinatorErrorCode? code, string? message, DateTimeOffset at)
+        /// <summary>Its outcome is decided (staged or published).</summary>
+        public bool IsSettled => _staged is not null || IsCompleted;
+
+        public static OperationRecord Finished(OperationTicket ticket, FinishedOperation entry, OperationOutput? output)
         {
-            if (IsCompleted)
+            var record = new OperationRecord(ticket, null, entry.SubmittedAt, entry.IdempotencyKey);
+            record.Stage(entry.Status, output, entry.ErrorCode, entry.ErrorMessage, entry.CompletedAt);
+            record.Publish();
+            return record;
+        }
+
+        /// <summary>The operation in Orleans' binary format, made once.</summary>
+        public byte[] Payload(Orleans.Serialization.Serializer serializer) => _payload ??= serializer.SerializeToArray(Operation!);
+
+        /// <summary>Decides the outcome; false if it already was.</summary>
+        public bool Stage(OperationStatus status, OperationOutput? output, CoordinatorErrorCode? code, string? message, DateTimeOffset at)
+        {
+            if (IsSettled)
             {
                 return false;
             }
 
-            (Status, Output, ErrorCode, ErrorMessage, CompletedAt) = (status, output, code, message, at);
-            Completion.TrySetResult();
+            _staged = (status, output, code, message, at);
             return true;
         }
 
-        public OperationResult ToResult() => new(Ticket, Status, Output, ErrorCode, ErrorMessage, submittedAt, CompletedAt);
+        /// <summary>Makes the staged outcome visible and wakes the waiters.</summary>
+        public void Publish()
+        {
+            if (_staged is { } s && !IsCompleted)
+            {
+                (Status, Output, ErrorCode, ErrorMessage, CompletedAt) = (s.Status, s.Output, s.Code, s.Message, s.At);
+                Completion.TrySetResult();
+            }
+        }
+
+        public FinishedOperation ToFinished(Orleans.Serialization.Serializer serializer) => _finishedEntry ??= Entry(serializer);
+
+        private FinishedOperation Entry(Orleans.Serialization.Serializer serializer)
+        {
+            var s = _staged!.Value;
+            return new FinishedOperation
+            {
+                OperationId = Ticket.OperationId,
+                Sequence = Sequence,
+                Kind = Ticket.Kind,
+                IdempotencyKey = IdempotencyKey,
+                Status = s.Status,
+                Output = s.Output is null ? null : serializer.SerializeToArray(s.Output),
+                ErrorCode = s.Code,
+                ErrorMessage = s.Message,
+                SubmittedAt = SubmittedAt,
+                CompletedAt = s.At,
+            };
+        }
+
+        public OperationResult ToResult() => new(Ticket, Status, Output, ErrorCode, ErrorMessage, SubmittedAt, CompletedAt);
     }
 }

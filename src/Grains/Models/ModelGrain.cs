@@ -10,6 +10,7 @@ using Coordinator.Grains.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Orleans.Serialization;
 
 namespace Coordinator.Grains.Models;
 
@@ -32,15 +33,32 @@ public sealed class ModelState
     public string? FailureReason { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
     public DateTimeOffset UpdatedAt { get; set; }
+
+    /// <summary>Every operation up to this sequence has finished, and its outcome was written here (or pruned).</summary>
+    public long CompletedThrough { get; set; }
+
+    /// <summary>
+    /// Outcomes of finished operations: every one above <see cref="CompletedThrough"/> (finished out of order), and the
+    /// last <c>Models:PersistedResults</c> up to it. What a client can still wait for after a failover.
+    /// </summary>
+    public List<FinishedOperation> Finished { get; set; } = [];
 }
 
 /// <summary>One LoRA adapter: its configuration, owner, placement and progress.</summary>
 internal sealed partial class ModelGrain(
     [PersistentState("model", PersistenceSchema.StorageName)] IPersistentState<ModelState> state,
+    [PersistentState("operations", PersistenceSchema.StorageName)] IPersistentState<PendingOperationsState> pending,
     [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
     IOptions<OperationOptions> operationOptions,
+    Serializer serializer,
     ILogger<ModelGrain> logger) : Grain, IModelGrain
 {
+    /// <summary>How long a grain call waits for a state write before answering Unavailable (the write goes on).</summary>
+    internal static readonly TimeSpan WritePatience = TimeSpan.FromSeconds(2);
+
+    private readonly StateWriter<ModelState> _model = new(state, time);
+    private readonly StateWriter<PendingOperationsState> _pending = new(pending, time);
+
     private string ModelId => this.GetPrimaryKeyString();
 
     private ModelState S => state.State;
@@ -62,7 +80,7 @@ internal sealed partial class ModelGrain(
         }
 
         var now = time.GetUtcNow();
-        await state.MutateAsync(s =>
+        await _model.UpdateAsync(s =>
         {
             s.Status = ModelStatus.Created;
             s.SessionId = sessionId;
@@ -71,7 +89,7 @@ internal sealed partial class ModelGrain(
             s.Lora = request.Lora with { TargetModules = [.. request.Lora.TargetModules] };
             s.CreatedAt = now;
             s.UpdatedAt = now;
-        });
+        }, WritePatience);
         Tag();
         return ToInfo();
     }
@@ -100,7 +118,7 @@ internal sealed partial class ModelGrain(
         var key = $"{ModelId}/{S.PlacementGeneration + 1}";
         var grant = await Capacity.ReserveAsync(new SlotRequest(ModelId, key, S.LastReplicaId));
         var now = time.GetUtcNow();
-        await state.MutateAsync(s =>
+        await _model.UpdateAsync(s =>
         {
             s.PlacementGeneration++;
             s.PlacementKey = grant.IdempotencyKey;
@@ -108,7 +126,7 @@ internal sealed partial class ModelGrain(
             s.Status = ModelStatus.Placed;
             s.FailureReason = null;
             s.UpdatedAt = now;
-        });
+        }, WritePatience);
         LogPlaced(ModelId, grant.ReplicaId);
     }
 
@@ -131,7 +149,7 @@ internal sealed partial class ModelGrain(
 
             // The capacity registry already dropped the replica with its slots; only the model's view changes.
             var now = time.GetUtcNow();
-            await state.MutateAsync(s =>
+            await FlushAsync(WritePatience, s =>
             {
                 s.Status = ModelStatus.Unloaded;
                 s.LastReplicaId = s.ReplicaId;
@@ -167,7 +185,7 @@ internal sealed partial class ModelGrain(
         }
 
         var now = time.GetUtcNow();
-        await state.MutateAsync(s =>
+        await _model.UpdateAsync(s =>
         {
             s.Status = next;
             s.LastReplicaId = s.ReplicaId ?? s.LastReplicaId;
@@ -175,7 +193,7 @@ internal sealed partial class ModelGrain(
             s.PlacementKey = null;
             s.FailureReason = reason;
             s.UpdatedAt = now;
-        });
+        }, WritePatience);
     }
 
     private void EnsureExists()

@@ -23,6 +23,13 @@ public sealed class OperationOptions : ISectionOptions<OperationOptions>
     /// <summary>Most finished results one model keeps; the oldest go first once retention allows nothing else.</summary>
     [Range(1, 1_000_000)]
     public int MaxRetainedResults { get; set; } = 4096;
+
+    /// <summary>
+    /// Finished results written with the model, besides those of unfinished submissions: what a client can still read
+    /// after the model's silo fails over. Each is written with every outcome, so keep it small.
+    /// </summary>
+    [Range(1, 10_000)]
+    public int PersistedResults { get; set; } = 32;
 }
 
 /// <summary>Validates <see cref="OperationOptions"/> beyond its annotations.</summary>

@@ -36,6 +36,7 @@ internal static partial class TrainerHostBuilder
             silo.Configure<SiloOptions>(o => o.SiloName = settings.Trainer.ReplicaId);
             silo.UseCoordinatorReminders(settings.Persistence);
             silo.AddTrainerPlacement();
+            silo.AddCoordinatorErrors();
             silo.AddActivityPropagation();
 
             // This silo hosts the trainer grain and Orleans' runtime grains only: no coordinator grain, no dashboard grain,

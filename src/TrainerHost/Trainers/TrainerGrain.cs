@@ -39,12 +39,35 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         }
         catch (Exception ex) when (ex is not CoordinatorException)
         {
-            // A torch error (out of memory, a native failure) is this operation's failure, not the caller's input:
-            // report it as such with the original message; the process and its other adapters carry on.
             LogOperationError(ex, operation.Kind, adapterKey);
-            throw CoordinatorException.InvalidState($"Trainer '{runtime.ReplicaId}' failed {operation.Kind}: {ex.GetType().Name}: {ex.Message}");
+            throw Failure(ex);
         }
     }
+
+    public Task<AdapterProgress> GetProgressAsync(string adapterKey, IReadOnlyList<long> sequences)
+    {
+        Require.Id(adapterKey, nameof(adapterKey));
+        ArgumentNullException.ThrowIfNull(sequences);
+        if (!runtime.Engine.Adapters.Contains(adapterKey))
+        {
+            throw CoordinatorException.NotFound("Adapter", adapterKey, $"on trainer '{runtime.ReplicaId}'");
+        }
+
+        var (lastStarted, finished) = sequencer.Progress(adapterKey, sequences);
+        var outcomes = finished.Select(f => f.Run.IsCompletedSuccessfully
+            ? new RecordedOutcome(f.Sequence, f.Run.Result, null, null)
+            : Failure(f.Run.Exception!.InnerException!) is var failure
+                ? new RecordedOutcome(f.Sequence, null, failure.Code, failure.Message)
+                : null!);
+        return Task.FromResult(new AdapterProgress(lastStarted, [.. outcomes]));
+    }
+
+    /// <summary>
+    /// A torch error (out of memory, a native failure) is the operation's failure, not the caller's input: reported as
+    /// such with the original message; the process and its other adapters carry on.
+    /// </summary>
+    private CoordinatorException Failure(Exception exception) => exception as CoordinatorException
+        ?? CoordinatorException.InvalidState($"Trainer '{runtime.ReplicaId}' failed the operation: {exception.GetType().Name}: {exception.Message}");
 
     public async Task UnloadAdapterAsync(string adapterKey)
     {
