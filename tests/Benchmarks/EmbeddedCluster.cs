@@ -10,8 +10,9 @@ namespace Coordinator.Benchmarks;
 /// <summary>The silo binary on the embedded default, on fresh loopback ports, and this process connected as a client.</summary>
 internal sealed class EmbeddedCluster : IAsyncDisposable
 {
-    private EmbeddedCluster(ChildProcess silo, IHost host, CoordinatorClusterOptions options)
+    private EmbeddedCluster(ChildProcess silo, IHost host, CoordinatorClusterOptions options, int httpPort)
     {
+        MetricsUrl = $"http://127.0.0.1:{httpPort}/metrics";
         Silo = silo;
         Host = host;
         Options = options;
@@ -20,28 +21,32 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
 
     public ChildProcess Silo { get; }
 
+    /// <summary>The silo's Prometheus endpoint.</summary>
+    public string MetricsUrl { get; }
+
     public IHost Host { get; }
 
     public CoordinatorClusterOptions Options { get; }
 
     public CoordinatorClient Client { get; }
 
-    public static async Task<EmbeddedCluster> StartAsync(IReadOnlyDictionary<string, string>? environment = null)
+    /// <summary>Starts the silo on the embedded default, or on Redis when <paramref name="redis"/> (a connection string) is given.</summary>
+    public static async Task<EmbeddedCluster> StartAsync(IReadOnlyDictionary<string, string>? environment = null, string? redis = null)
     {
         var options = new CoordinatorClusterOptions { SiloPort = FreePorts.Next(), GatewayPort = FreePorts.Next() };
         var httpPort = FreePorts.Next();
         var silo = ChildProcess.StartDotnet(
             Path.Combine(AppContext.BaseDirectory, "Coordinator.Silo.dll"),
-            ["--http-port", $"{httpPort}", "--silo-port", $"{options.SiloPort}", "--gateway-port", $"{options.GatewayPort}"],
+            ["--http-port", $"{httpPort}", "--silo-port", $"{options.SiloPort}", "--gateway-port", $"{options.GatewayPort}", .. redis is null ? Array.Empty<string>() : ["--redis", redis]],
             environment);
         await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", TimeSpan.FromSeconds(60));
 
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.AddCoordinatorClusterClient(options, new PersistenceOptions());
+        builder.AddCoordinatorClusterClient(options, new PersistenceOptions { RedisConnectionString = redis });
         var host = builder.Build();
         await host.StartAsync();
-        return new EmbeddedCluster(silo, host, options);
+        return new EmbeddedCluster(silo, host, options, httpPort);
     }
 
     /// <summary>Disconnects, then stops the silo as Ctrl-C would.</summary>

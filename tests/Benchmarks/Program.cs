@@ -12,11 +12,13 @@ using Coordinator.ServiceDefaults.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis]
+// --redis runs the training part on a redis-server of its own (installed by .ci/run) instead of the embedded default.
 var quick = args.Contains("--quick");
+var redis = args.Contains("--redis");
 if (args.Contains("--training-only"))
 {
-    await TrainingBenchmark.RunAsync(quick);
+    await TrainingBenchmark.RunAsync(quick, redis);
     return;
 }
 
@@ -88,4 +90,4 @@ foreach (var result in results)
 await cluster.DisposeAsync();
 
 Console.WriteLine();
-await TrainingBenchmark.RunAsync(quick);
+await TrainingBenchmark.RunAsync(quick, redis);

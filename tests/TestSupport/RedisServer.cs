@@ -10,13 +10,17 @@ namespace Coordinator.TestSupport;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly Process _process;
+    private readonly string _executable;
     private readonly string _directory;
+    private readonly bool _appendOnly;
+    private Process _process;
 
-    private RedisServer(Process process, string directory, int port, IConnectionMultiplexer connection)
+    private RedisServer(string executable, string directory, int port, bool appendOnly, Process process, IConnectionMultiplexer connection)
     {
-        _process = process;
+        _executable = executable;
         _directory = directory;
+        _appendOnly = appendOnly;
+        _process = process;
         Port = port;
         Connection = connection;
     }
@@ -28,15 +32,40 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>A connection for assertions (key counts, flushing between tests).</summary>
     public IConnectionMultiplexer Connection { get; }
 
-    public static async Task<RedisServer> StartAsync()
+    /// <summary>Starts a server; with <paramref name="appendOnly"/> it keeps an append-only file and survives <see cref="RestartAsync"/>.</summary>
+    public static async Task<RedisServer> StartAsync(bool appendOnly = false)
     {
         var executable = FindExecutable("redis-server")
             ?? throw new InvalidOperationException("redis-server is not on PATH; install it (apt-get install -y redis-server) to run the integration tests.");
         var port = FreePorts.Next();
         var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
+        var process = await LaunchAsync(executable, port, directory, appendOnly);
+        var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},allowAdmin=true,connectTimeout=1000");
+        return new RedisServer(executable, directory, port, appendOnly, process, connection);
+    }
+
+    /// <summary>
+    /// Stops the server as a service manager would (SIGTERM: it writes its append-only file and exits), keeps it down for
+    /// <paramref name="down"/>, and starts it again on the same port and files. Returns when it answers again.
+    /// </summary>
+    public async Task RestartAsync(TimeSpan down)
+    {
+        ChildProcess.Terminate(_process.Id);
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+        await Task.Delay(down);
+        _process = await LaunchAsync(_executable, Port, _directory, _appendOnly);
+    }
+
+    private static async Task<Process> LaunchAsync(string executable, int port, string directory, bool appendOnly)
+    {
         var start = new ProcessStartInfo(executable)
         {
-            ArgumentList = { "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory },
+            ArgumentList =
+            {
+                "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", appendOnly ? "yes" : "no", "--dir", directory,
+            },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -50,8 +79,9 @@ public sealed class RedisServer : IAsyncDisposable
         {
             try
             {
-                var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},allowAdmin=true,connectTimeout=1000");
-                return new RedisServer(process, directory, port, connection);
+                using var probe = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{port},connectTimeout=1000");
+                await probe.GetDatabase().PingAsync();
+                return process;
             }
             catch (RedisConnectionException) when (attempt < 50 && !process.HasExited)
             {

@@ -29,6 +29,25 @@ public sealed class CoordinatorClusterOptions : ISectionOptions<CoordinatorClust
 
     /// <summary>IP address other silos and clients use to reach this silo.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// How often silos probe each other, and how long a probe may take (Orleans' ClusterMembershipOptions.ProbeTimeout).
+    /// A silo that misses <see cref="MissedProbesLimit"/> in a row is declared dead, and its grains (models among them)
+    /// reactivate elsewhere: this pair bounds a failover. Orleans' default is 5 s, for clusters of hundreds of silos.
+    /// </summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Missed probes in a row after which a silo is suspected (Orleans' NumMissedProbesLimit; its default is 3).</summary>
+    [Range(1, 10)]
+    public int MissedProbesLimit { get; set; } = 3;
+
+    /// <summary>
+    /// After a silo is declared dead, how long the grain directory still refuses to activate its grains elsewhere: a margin
+    /// for a silo wrongly declared dead to notice and stop. Orleans' default margin is about 18 s; a model whose silo died
+    /// waits this long before it takes up its operation log on another silo. (Should two activations of a model still
+    /// meet, the one that finds the other's write in storage steps down.)
+    /// </summary>
+    public TimeSpan DeadSiloLease { get; set; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>Validates <see cref="CoordinatorClusterOptions"/> beyond its annotations.</summary>
@@ -48,6 +67,11 @@ public sealed class CoordinatorClusterOptionsValidator : IValidateOptions<Coordi
         }
 
         OptionRules.IpAddress(errors, $"{s}:AdvertisedAddress", options.AdvertisedAddress);
+        OptionRules.Period(errors, $"{s}:ProbeTimeout", options.ProbeTimeout);
+        if (options.DeadSiloLease < TimeSpan.Zero)
+        {
+            errors.Add($"{s}:DeadSiloLease: must not be negative (got {options.DeadSiloLease}).");
+        }
         return OptionRules.Result(errors);
     }
 }

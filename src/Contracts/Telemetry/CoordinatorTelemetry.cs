@@ -8,6 +8,9 @@ public static class CoordinatorTelemetry
     /// <summary>Name of the ActivitySource of Coordinator's own operations.</summary>
     public const string SourceName = "Coordinator";
 
+    /// <summary>Name of the Meter of Coordinator's own instruments (exported with Orleans' and the runtime's).</summary>
+    public const string MeterName = "Coordinator";
+
     /// <summary>The activity source for business operations (client facade, trainers).</summary>
     public static readonly ActivitySource ActivitySource = new(SourceName);
 

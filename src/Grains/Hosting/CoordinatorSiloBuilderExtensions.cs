@@ -87,6 +87,19 @@ public static class CoordinatorSiloBuilderExtensions
             silo.UseLocalhostClustering(cluster.SiloPort, gatewayPort, primarySiloEndpoint, cluster.ServiceId, cluster.ClusterId);
         }
 
+        // Failure detection, the same on every silo: a killed silo is declared dead within about ProbeTimeout x
+        // MissedProbesLimit, after which its models reactivate elsewhere and take up their logs.
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = cluster.ProbeTimeout;
+            o.NumMissedProbesLimit = cluster.MissedProbesLimit;
+        });
+
+        // The directory's lease on a dead silo's grains runs RangeLeaseDuration from the estimated failure, which Orleans
+        // puts one detection window (4 x ProbeTimeout x MissedProbesLimit) before the declaration.
+        silo.Configure<GrainDirectoryOptions>(o =>
+            o.RangeLeaseDuration = (cluster.ProbeTimeout * 4 * cluster.MissedProbesLimit) + cluster.DeadSiloLease);
+
         // Every silo owns part of the grain directory, trainer hosts included. With Orleans' default directory, the
         // death of a partition's owner deactivates the activations registered there: a killed trainer took model
         // grains (their operations) and the in-memory storage grains (the embedded default's state) with it. The

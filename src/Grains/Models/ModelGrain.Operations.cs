@@ -192,7 +192,7 @@ internal sealed partial class ModelGrain
         }
     }
 
-    /// <summary>Writes the pending log (every unfinished operation) unless it already holds everything accepted.</summary>
+    /// <summary>Writes the pending log unless it already holds everything accepted.</summary>
     private async Task PersistAcceptedAsync(TimeSpan? patience)
     {
         var through = _sequence;
@@ -202,8 +202,10 @@ internal sealed partial class ModelGrain
         }
 
         pending.State.LastSequence = through;
+        // Every operation whose outcome is not yet written, staged ones included: dropped from here before its outcome
+        // is in the model's state, a crash in between would lose it.
         pending.State.Operations = [.. _operations.Values
-            .Where(r => _open.Contains(r.Sequence))
+            .Where(r => !r.IsCompleted)
             .OrderBy(r => r.Sequence)
             .Select(r => new PendingOperation
             {
@@ -214,7 +216,7 @@ internal sealed partial class ModelGrain
                 SubmittedAt = r.SubmittedAt,
                 Operation = r.Payload(serializer),
             })];
-        await _pending.WriteAsync(patience);
+        await PendingWriter.WriteAsync(patience);
         _acceptedThrough = Math.Max(_acceptedThrough, through);
     }
 
@@ -450,7 +452,7 @@ internal sealed partial class ModelGrain
                 }
 
                 var now = time.GetUtcNow();
-                await _model.UpdateAsync(s =>
+                await ModelWriter.UpdateAsync(s =>
                 {
                     s.Status = ModelStatus.Loaded;
                     s.UpdatedAt = now;
@@ -510,7 +512,9 @@ internal sealed partial class ModelGrain
             await Take(_dispatched.Dequeue());
         }
 
-        await FlushAsync(null);
+        // Written without holding up the loop: it goes on sending while storage writes, and outcomes staged meanwhile
+        // go out with the next write. Their waiters are told once their write is done.
+        _ = ObserveAsync(FlushAsync(null));
 
         async Task Take(Dispatched d)
         {
@@ -645,7 +649,7 @@ internal sealed partial class ModelGrain
     /// </summary>
     private async Task FlushAsync(TimeSpan? patience, Action<ModelState>? change = null)
     {
-        if (_staged.Count == 0 && change is null && _model.IsWritten)
+        if (_staged.Count == 0 && change is null && ModelWriter.IsWritten)
         {
             return;
         }
@@ -667,7 +671,7 @@ internal sealed partial class ModelGrain
 
         S.CompletedThrough = completedThrough;
         S.Finished = [.. _persisted.Values.Select(r => r.ToFinished(serializer))];
-        var write = PublishAfterAsync(_model.WriteAsync(null), batch);
+        var write = PublishAfterAsync(ModelWriter.WriteAsync(null), batch);
         if (patience is not { } p)
         {
             await write;
@@ -681,6 +685,19 @@ internal sealed partial class ModelGrain
         catch (TimeoutException)
         {
             throw CoordinatorException.Unavailable($"Model '{ModelId}': its state could not be written within {p}; the change is kept and written when storage answers. Retry the call.");
+        }
+    }
+
+    private async Task ObserveAsync(Task flush)
+    {
+        try
+        {
+            await flush;
+        }
+        catch (CoordinatorException ex)
+        {
+            // Only a superseded activation's write fails for good; it is deactivating, and the other one has the log.
+            LogFlushAbandoned(ex, ModelId);
         }
     }
 
@@ -720,6 +737,9 @@ internal sealed partial class ModelGrain
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} reactivated with {Count} unfinished operations from sequence {First}; reconciling with its trainer")]
     private partial void LogRecovered(string modelId, int count, long first);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: outcomes not written by this activation, which another one superseded")]
+    private partial void LogFlushAbandoned(Exception exception, string modelId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: could not ask the trainer of adapter {PlacementKey} what it ran; asking again")]
     private partial void LogReconcileFailed(Exception exception, string modelId, string placementKey);

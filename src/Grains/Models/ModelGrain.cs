@@ -15,8 +15,11 @@ using Orleans.Serialization;
 namespace Coordinator.Grains.Models;
 
 /// <summary>Persisted state of a <see cref="ModelGrain"/>.</summary>
-public sealed class ModelState
+public sealed class ModelState : IStampedState
 {
+    /// <inheritdoc />
+    public string? Writer { get; set; }
+
     public ModelStatus Status { get; set; }
     public string SessionId { get; set; } = "";
     public string OwnerTokenHash { get; set; } = "";
@@ -56,8 +59,14 @@ internal sealed partial class ModelGrain(
     /// <summary>How long a grain call waits for a state write before answering Unavailable (the write goes on).</summary>
     internal static readonly TimeSpan WritePatience = TimeSpan.FromSeconds(2);
 
-    private readonly StateWriter<ModelState> _model = new(state, time);
-    private readonly StateWriter<PendingOperationsState> _pending = new(pending, time);
+    private StateWriter<ModelState>? _modelWriter;
+    private StateWriter<PendingOperationsState>? _pendingWriter;
+
+    /// <summary>Writes <see cref="ModelState"/>; an activation superseded by another one deactivates.</summary>
+    private StateWriter<ModelState> ModelWriter => _modelWriter ??= new(state, time, DeactivateOnIdle);
+
+    /// <summary>Writes <see cref="PendingOperationsState"/>.</summary>
+    private StateWriter<PendingOperationsState> PendingWriter => _pendingWriter ??= new(pending, time, DeactivateOnIdle);
 
     private string ModelId => this.GetPrimaryKeyString();
 
@@ -80,7 +89,7 @@ internal sealed partial class ModelGrain(
         }
 
         var now = time.GetUtcNow();
-        await _model.UpdateAsync(s =>
+        await ModelWriter.UpdateAsync(s =>
         {
             s.Status = ModelStatus.Created;
             s.SessionId = sessionId;
@@ -118,7 +127,7 @@ internal sealed partial class ModelGrain(
         var key = $"{ModelId}/{S.PlacementGeneration + 1}";
         var grant = await Capacity.ReserveAsync(new SlotRequest(ModelId, key, S.LastReplicaId));
         var now = time.GetUtcNow();
-        await _model.UpdateAsync(s =>
+        await ModelWriter.UpdateAsync(s =>
         {
             s.PlacementGeneration++;
             s.PlacementKey = grant.IdempotencyKey;
@@ -185,7 +194,7 @@ internal sealed partial class ModelGrain(
         }
 
         var now = time.GetUtcNow();
-        await _model.UpdateAsync(s =>
+        await ModelWriter.UpdateAsync(s =>
         {
             s.Status = next;
             s.LastReplicaId = s.ReplicaId ?? s.LastReplicaId;

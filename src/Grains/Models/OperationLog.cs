@@ -8,8 +8,11 @@ namespace Coordinator.Grains.Models;
 /// takes to run them, written before their tickets are returned. Rewritten at each submission; an entry whose operation
 /// is recorded finished in <see cref="ModelState"/> is ignored (see <see cref="ModelState.CompletedThrough"/>).
 /// </summary>
-public sealed class PendingOperationsState
+public sealed class PendingOperationsState : Storage.IStampedState
 {
+    /// <inheritdoc />
+    public string? Writer { get; set; }
+
     /// <summary>The last sequence handed out.</summary>
     public long LastSequence { get; set; }
 

@@ -1,17 +1,32 @@
+using System.Diagnostics;
 using Coordinator.Contracts.Errors;
+using Coordinator.Grains.Diagnostics.Metrics;
 using Orleans.Storage;
 
 namespace Coordinator.Grains.Storage;
+
+/// <summary>A grain state stamped with the activation that wrote it last (see <see cref="StateWriter{T}"/>).</summary>
+public interface IStampedState
+{
+    /// <summary>The writing activation's stamp; null before the first write.</summary>
+    string? Writer { get; set; }
+}
 
 /// <summary>
 /// Writes one grain state, one write at a time, retrying a failed write with backoff. Changes made to the state while a
 /// write is under way are carried by the next one, and a writer finding its change already written does not write
 /// again, so a burst of changes costs few writes. A write that failed on the wire may still have landed, which leaves
 /// the stored etag ahead of ours: the etag is then refreshed (the state in memory is kept) and the write repeated.
-/// The state in memory is the truth; storage catches up with it.
+/// The state in memory is the truth; storage catches up with it. Unless another activation wrote meanwhile (two
+/// activations of one grain can briefly coexist after a failover): then this one calls <paramref name="superseded"/>
+/// (which should deactivate it) and answers Unavailable, and never writes over the other's state.
 /// </summary>
-internal sealed class StateWriter<T>(IPersistentState<T> state, TimeProvider time)
+internal sealed class StateWriter<T>(IPersistentState<T> state, TimeProvider time, Action superseded)
+    where T : IStampedState
 {
+    private static readonly string StateName = typeof(T).Name;
+    private readonly string _stamp = Guid.NewGuid().ToString("N");
+
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(1);
 
@@ -55,14 +70,34 @@ internal sealed class StateWriter<T>(IPersistentState<T> state, TimeProvider tim
                 {
                     if (refresh)
                     {
-                        // An earlier write landed though it reported failure: take the stored etag, keep our state.
+                        // The stored etag is not ours. If our own earlier write landed though it reported failure,
+                        // take the stored etag and keep our state; if another activation wrote, step down.
                         var current = state.State;
                         await state.ReadStateAsync();
+                        if (state.State.Writer is { } writer && writer != _stamp)
+                        {
+                            state.State = current;
+                            superseded();
+                            throw CoordinatorException.Unavailable($"Another activation took over this {typeof(T).Name}; retry the call.");
+                        }
+
                         state.State = current;
                         refresh = false;
                     }
 
-                    await state.WriteStateAsync();
+                    state.State.Writer = _stamp;
+                    var started = Stopwatch.GetTimestamp();
+                    try
+                    {
+                        await state.WriteStateAsync();
+                    }
+                    catch
+                    {
+                        GrainInstruments.StateWritten(StateName, written: false, started);
+                        throw;
+                    }
+
+                    GrainInstruments.StateWritten(StateName, written: true, started);
                     _written = carrying;
                 }
                 catch (Exception ex) when (ex is not CoordinatorException)

@@ -114,6 +114,9 @@ public sealed class ChildProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends SIGTERM to any process by id, as a service manager stopping it would.</summary>
+    public static void Terminate(int processId) => Posix.Terminate(processId);
+
     public void Kill()
     {
         if (!_process.HasExited)

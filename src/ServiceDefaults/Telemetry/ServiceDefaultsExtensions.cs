@@ -25,7 +25,7 @@ public static class ServiceDefaultsExtensions
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Metrics (Orleans, .NET runtime) on a Prometheus scrape endpoint, traces (Coordinator and Orleans sources) and
+    /// Metrics (Orleans, Coordinator, .NET runtime) on a Prometheus scrape endpoint, traces (Coordinator and Orleans sources) and
     /// metrics over OTLP when an endpoint is configured, and a liveness health check.
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorServiceDefaults(this IHostApplicationBuilder builder, TelemetryOptions telemetry, string serviceName, string nodeId)
@@ -46,7 +46,7 @@ public static class ServiceDefaultsExtensions
 
         otel.WithMetrics(m =>
         {
-            m.AddMeter("Microsoft.Orleans").AddRuntimeInstrumentation();
+            m.AddMeter("Microsoft.Orleans", CoordinatorTelemetry.MeterName).AddRuntimeInstrumentation();
             if (telemetry.PrometheusEnabled)
             {
                 m.AddPrometheusExporter();
