@@ -49,8 +49,8 @@ public sealed class CoordinatorCluster : IAsyncDisposable
             ["Sessions:MaxModelsPerToken"] = maxModelsPerToken.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Replicas:HeartbeatTimeout"] = HeartbeatTimeout.ToString(),
             ["Replicas:LivenessCheckPeriod"] = "00:00:30",
-            ["Models:MaxQueuedOperations"] = MaxQueuedOperations.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Models:ResultRetention"] = ResultRetention.ToString(),
+            ["Operations:MaxQueuedOperations"] = MaxQueuedOperations.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Operations:ResultRetention"] = ResultRetention.ToString(),
         }).Build();
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>

@@ -152,7 +152,7 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
 
         var full = await Assert.ThrowsAsync<CoordinatorException>(() => C.Client.SubmitAsync(modelId, Forward));
         Assert.Equal(CoordinatorErrorCode.LimitExceeded, full.Code);
-        Assert.Contains("Models:MaxQueuedOperations", full.Message, StringComparison.Ordinal);
+        Assert.Contains("Operations:MaxQueuedOperations", full.Message, StringComparison.Ordinal);
         script.Gate.SetResult();
     }
 

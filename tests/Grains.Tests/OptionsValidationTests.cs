@@ -16,7 +16,7 @@ public sealed class OptionsValidationTests
             ["Sessions:MaxModelsPerToken"] = "0",
             ["Replicas:HeartbeatTimeout"] = "00:00:01",
             ["Replicas:LivenessCheckPeriod"] = "00:00:05",
-            ["Models:ResultRetention"] = "-00:00:01",
+            ["Operations:ResultRetention"] = "-00:00:01",
         }).Build();
         var builder = Host.CreateApplicationBuilder();
         builder.UseOrleans(silo =>
@@ -32,6 +32,6 @@ public sealed class OptionsValidationTests
         var all = string.Join("\n", ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures));
         Assert.Contains("Sessions:MaxModelsPerToken:", all, StringComparison.Ordinal);
         Assert.Contains("Replicas:LivenessCheckPeriod:", all, StringComparison.Ordinal);
-        Assert.Contains("Models:ResultRetention:", all, StringComparison.Ordinal);
+        Assert.Contains("Operations:ResultRetention:", all, StringComparison.Ordinal);
     }
 }

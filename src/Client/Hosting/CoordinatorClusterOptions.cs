@@ -57,20 +57,20 @@ public sealed class CoordinatorClusterOptionsValidator : IValidateOptions<Coordi
     public ValidateOptionsResult Validate(string? name, CoordinatorClusterOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var s = CoordinatorClusterOptions.SectionName;
+        var section = CoordinatorClusterOptions.SectionName;
         var errors = new List<string>();
-        OptionRules.Identifier(errors, $"{s}:ClusterId", options.ClusterId);
-        OptionRules.Identifier(errors, $"{s}:ServiceId", options.ServiceId);
+        OptionRules.Identifier(errors, $"{section}:ClusterId", options.ClusterId);
+        OptionRules.Identifier(errors, $"{section}:ServiceId", options.ServiceId);
         if (options.SiloPort == options.GatewayPort)
         {
-            errors.Add($"{s}:GatewayPort: must differ from {s}:SiloPort (both {options.SiloPort}).");
+            errors.Add($"{section}:GatewayPort: must differ from {section}:SiloPort (both {options.SiloPort}).");
         }
 
-        OptionRules.IpAddress(errors, $"{s}:AdvertisedAddress", options.AdvertisedAddress);
-        OptionRules.Period(errors, $"{s}:ProbeTimeout", options.ProbeTimeout);
+        OptionRules.IpAddress(errors, $"{section}:AdvertisedAddress", options.AdvertisedAddress);
+        OptionRules.Period(errors, $"{section}:ProbeTimeout", options.ProbeTimeout);
         if (options.DeadSiloLease < TimeSpan.Zero)
         {
-            errors.Add($"{s}:DeadSiloLease: must not be negative (got {options.DeadSiloLease}).");
+            errors.Add($"{section}:DeadSiloLease: must not be negative (got {options.DeadSiloLease}).");
         }
         return OptionRules.Result(errors);
     }

@@ -50,18 +50,18 @@ public sealed class PersistenceOptionsValidator : IValidateOptions<PersistenceOp
     public ValidateOptionsResult Validate(string? name, PersistenceOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var s = PersistenceOptions.SectionName;
+        var section = PersistenceOptions.SectionName;
         var errors = new List<string>();
         var hasRedis = !string.IsNullOrWhiteSpace(options.RedisConnectionString);
         if (options.Provider == PersistenceProvider.Memory && hasRedis)
         {
-            errors.Add($"{s}:RedisConnectionString: is set but {s}:Provider is Memory; remove one of them.");
+            errors.Add($"{section}:RedisConnectionString: is set but {section}:Provider is Memory; remove one of them.");
         }
         else if (options.EffectiveProvider == PersistenceProvider.Redis)
         {
             if (!hasRedis)
             {
-                errors.Add($"{s}:RedisConnectionString: is required when {s}:Provider is Redis.");
+                errors.Add($"{section}:RedisConnectionString: is required when {section}:Provider is Redis.");
             }
             else
             {
@@ -69,12 +69,12 @@ public sealed class PersistenceOptionsValidator : IValidateOptions<PersistenceOp
                 {
                     if (options.Redis().EndPoints.Count == 0)
                     {
-                        errors.Add($"{s}:RedisConnectionString: names no host:port endpoint.");
+                        errors.Add($"{section}:RedisConnectionString: names no host:port endpoint.");
                     }
                 }
                 catch (ArgumentException ex)
                 {
-                    errors.Add($"{s}:RedisConnectionString: is not a valid Redis connection string ({Secrets.RedactConnectionString(ex.Message)}).");
+                    errors.Add($"{section}:RedisConnectionString: is not a valid Redis connection string ({Secrets.RedactConnectionString(ex.Message)}).");
                 }
             }
         }

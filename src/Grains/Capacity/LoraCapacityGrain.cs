@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Coordinator.Grains.Hosting;
 using Coordinator.Contracts.Capacity;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Telemetry;
@@ -26,7 +27,7 @@ public sealed class ReplicaSlotState
 /// </summary>
 internal sealed class LoraCapacityGrain(
     [PersistentState("capacity", PersistenceSchema.StorageName)] IPersistentState<LoraCapacityState> state)
-    : Grain, ILoraCapacityGrain
+    : Grain, ILoraCapacityGrain, ICorrelatedGrain
 {
     private string BaseModel => this.GetPrimaryKeyString();
 
@@ -142,7 +143,8 @@ internal sealed class LoraCapacityGrain(
             .OrderBy(r => r.Key, StringComparer.Ordinal)
             .Select(r => new ReplicaSlots(r.Key, r.Value.Capacity, r.Value.Models.Count, r.Value.Draining, [.. r.Value.Models.Keys.Order(StringComparer.Ordinal)]))]);
 
-    private void Tag(string replicaId) => Activity.Current?
-        .SetTag(CoordinatorTelemetry.BaseModel, BaseModel)
-        .SetTag(CoordinatorTelemetry.ReplicaId, replicaId);
+    public IEnumerable<KeyValuePair<string, string?>> Correlation => [new(CoordinatorTelemetry.BaseModel, BaseModel)];
+
+    /// <summary>The replica a call chose or changed: a fact of this call, not of the grain, so tagged here.</summary>
+    private static void Tag(string replicaId) => Activity.Current?.SetTag(CoordinatorTelemetry.ReplicaId, replicaId);
 }

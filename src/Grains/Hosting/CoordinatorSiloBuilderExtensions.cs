@@ -34,7 +34,19 @@ public static class CoordinatorSiloBuilderExtensions
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
         silo.AddCoordinatorErrors();
+        silo.AddCoordinatorTracing();
+        return silo;
+    }
+
+    /// <summary>
+    /// Trace context on every grain call (Orleans' activity propagation), and each Coordinator grain's span tagged with
+    /// the entities it is about (<see cref="CorrelationFilter"/>, registered after Orleans' filter so it runs inside it).
+    /// </summary>
+    public static ISiloBuilder AddCoordinatorTracing(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
         silo.AddActivityPropagation();
+        silo.AddIncomingGrainCallFilter<CorrelationFilter>();
         return silo;
     }
 

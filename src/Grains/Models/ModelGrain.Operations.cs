@@ -21,8 +21,8 @@ namespace Coordinator.Grains.Models;
 /// <item>A failed state write is retried with backoff until storage answers; meanwhile outcomes wait, and submissions
 /// answer with the retryable Unavailable.</item>
 /// </list>
-/// Results stay readable in memory for <c>Models:ResultRetention</c>; across a failover, the last
-/// <c>Models:PersistedResults</c>.
+/// Results stay readable in memory for <c>Operations:ResultRetention</c>; across a failover, the last
+/// <c>Operations:PersistedResults</c>.
 /// </summary>
 internal sealed partial class ModelGrain
 {
@@ -137,7 +137,7 @@ internal sealed partial class ModelGrain
         if (_queue.Count + operations.Count > Limits.MaxQueuedOperations)
         {
             throw new CoordinatorException(CoordinatorErrorCode.LimitExceeded,
-                $"Model '{ModelId}' already has {_queue.Count} queued operations; {operations.Count} more would pass Models:MaxQueuedOperations ({Limits.MaxQueuedOperations}).");
+                $"Model '{ModelId}' already has {_queue.Count} queued operations; {operations.Count} more would pass {OperationOptions.SectionName}:MaxQueuedOperations ({Limits.MaxQueuedOperations}).");
         }
 
         Prune();

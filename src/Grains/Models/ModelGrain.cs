@@ -42,7 +42,7 @@ public sealed class ModelState : IStampedState
 
     /// <summary>
     /// Outcomes of finished operations: every one above <see cref="CompletedThrough"/> (finished out of order), and the
-    /// last <c>Models:PersistedResults</c> up to it. What a client can still wait for after a failover.
+    /// last <c>Operations:PersistedResults</c> up to it. What a client can still wait for after a failover.
     /// </summary>
     public List<FinishedOperation> Finished { get; set; } = [];
 }
@@ -54,7 +54,7 @@ internal sealed partial class ModelGrain(
     [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
     IOptions<OperationOptions> operationOptions,
     Serializer serializer,
-    ILogger<ModelGrain> logger) : Grain, IModelGrain
+    ILogger<ModelGrain> logger) : Grain, IModelGrain, ICorrelatedGrain
 {
     /// <summary>How long a grain call waits for a state write before answering Unavailable (the write goes on).</summary>
     internal static readonly TimeSpan WritePatience = TimeSpan.FromSeconds(2);
@@ -99,7 +99,6 @@ internal sealed partial class ModelGrain(
             s.CreatedAt = now;
             s.UpdatedAt = now;
         }, WritePatience);
-        Tag();
         return ToInfo();
     }
 
@@ -211,8 +210,6 @@ internal sealed partial class ModelGrain(
         {
             throw CoordinatorException.NotFound("Model", ModelId);
         }
-
-        Tag();
     }
 
     private void EnsureLive()
@@ -224,11 +221,13 @@ internal sealed partial class ModelGrain(
         }
     }
 
-    private void Tag() => Activity.Current?
-        .SetTag(CoordinatorTelemetry.ModelId, ModelId)
-        .SetTag(CoordinatorTelemetry.SessionId, S.SessionId)
-        .SetTag(CoordinatorTelemetry.BaseModel, S.BaseModel)
-        .SetTag(CoordinatorTelemetry.ReplicaId, S.ReplicaId);
+    public IEnumerable<KeyValuePair<string, string?>> Correlation =>
+    [
+        new(CoordinatorTelemetry.ModelId, ModelId),
+        new(CoordinatorTelemetry.SessionId, S.Status == ModelStatus.None ? null : S.SessionId),
+        new(CoordinatorTelemetry.BaseModel, S.Status == ModelStatus.None ? null : S.BaseModel),
+        new(CoordinatorTelemetry.ReplicaId, S.ReplicaId),
+    ];
 
     private ModelInfo ToInfo() => new(
         ModelId, S.SessionId, S.BaseModel, S.Lora!, S.Status, S.ReplicaId, S.LastReplicaId,

@@ -4,11 +4,11 @@ using Microsoft.Extensions.Options;
 
 namespace Coordinator.Grains.Models;
 
-/// <summary>Training operations on models (section <c>Models</c>).</summary>
+/// <summary>Training operations on models (section <c>Operations</c>).</summary>
 public sealed class OperationOptions : ISectionOptions<OperationOptions>
 {
     /// <inheritdoc />
-    public static string SectionName => "Models";
+    public static string SectionName => "Operations";
 
     /// <inheritdoc />
     public static IValidateOptions<OperationOptions> Validator { get; } = new OperationOptionsValidator();

@@ -32,7 +32,7 @@ public sealed class ReplicaState
 }
 
 /// <summary>One trainer replica: registration, heartbeats, draining and death.</summary>
-internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
+internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, ICorrelatedGrain
 {
     private readonly IPersistentState<ReplicaState> _state;
     private readonly TimeProvider _time;
@@ -79,7 +79,6 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        Tag(request.BaseModel);
         await EnforceLivenessAsync();
         if (IsUp && S.BaseModel != request.BaseModel)
         {
@@ -244,13 +243,13 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable
         {
             throw CoordinatorException.NotFound("Replica", ReplicaId);
         }
-
-        Tag(S.BaseModel);
     }
 
-    private void Tag(string baseModel) => Activity.Current?
-        .SetTag(CoordinatorTelemetry.ReplicaId, ReplicaId)
-        .SetTag(CoordinatorTelemetry.BaseModel, baseModel);
+    public IEnumerable<KeyValuePair<string, string?>> Correlation =>
+    [
+        new(CoordinatorTelemetry.ReplicaId, ReplicaId),
+        new(CoordinatorTelemetry.BaseModel, S.Status == ReplicaStatus.None ? null : S.BaseModel),
+    ];
 
     private ReplicaInfo ToInfo() => new(
         ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!, S.Endpoint, S.Status, S.RegisteredAt, S.LastHeartbeatAt);

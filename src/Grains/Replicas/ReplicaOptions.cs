@@ -26,13 +26,13 @@ public sealed class ReplicaOptionsValidator : IValidateOptions<ReplicaOptions>
     public ValidateOptionsResult Validate(string? name, ReplicaOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var s = ReplicaOptions.SectionName;
+        var section = ReplicaOptions.SectionName;
         var errors = new List<string>();
-        OptionRules.Period(errors, $"{s}:HeartbeatTimeout", options.HeartbeatTimeout);
-        OptionRules.Period(errors, $"{s}:LivenessCheckPeriod", options.LivenessCheckPeriod);
+        OptionRules.Period(errors, $"{section}:HeartbeatTimeout", options.HeartbeatTimeout);
+        OptionRules.Period(errors, $"{section}:LivenessCheckPeriod", options.LivenessCheckPeriod);
         if (options.LivenessCheckPeriod > options.HeartbeatTimeout)
         {
-            errors.Add($"{s}:LivenessCheckPeriod: must not exceed {s}:HeartbeatTimeout ({options.HeartbeatTimeout}).");
+            errors.Add($"{section}:LivenessCheckPeriod: must not exceed {section}:HeartbeatTimeout ({options.HeartbeatTimeout}).");
         }
 
         return OptionRules.Result(errors);

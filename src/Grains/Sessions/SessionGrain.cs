@@ -27,7 +27,7 @@ public sealed class SessionState
 }
 
 /// <summary>A client's lease; owns its models and releases them on close or expiry.</summary>
-internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
+internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, ICorrelatedGrain
 {
     private readonly IPersistentState<SessionState> _state;
     private readonly TimeProvider _time;
@@ -196,9 +196,9 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable
         {
             throw CoordinatorException.NotFound("Session", SessionId);
         }
-
-        Activity.Current?.SetTag(CoordinatorTelemetry.SessionId, SessionId);
     }
+
+    public IEnumerable<KeyValuePair<string, string?>> Correlation => [new(CoordinatorTelemetry.SessionId, SessionId)];
 
     private void EnsureOwner(string ownerToken)
     {

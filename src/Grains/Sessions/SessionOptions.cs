@@ -31,13 +31,13 @@ public sealed class SessionOptionsValidator : IValidateOptions<SessionOptions>
     public ValidateOptionsResult Validate(string? name, SessionOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var s = SessionOptions.SectionName;
+        var section = SessionOptions.SectionName;
         var errors = new List<string>();
-        OptionRules.Period(errors, $"{s}:IdleTimeout", options.IdleTimeout);
-        OptionRules.Period(errors, $"{s}:ExpiryCheckPeriod", options.ExpiryCheckPeriod);
+        OptionRules.Period(errors, $"{section}:IdleTimeout", options.IdleTimeout);
+        OptionRules.Period(errors, $"{section}:ExpiryCheckPeriod", options.ExpiryCheckPeriod);
         if (options.ExpiryCheckPeriod > options.IdleTimeout)
         {
-            errors.Add($"{s}:ExpiryCheckPeriod: must not exceed {s}:IdleTimeout ({options.IdleTimeout}).");
+            errors.Add($"{section}:ExpiryCheckPeriod: must not exceed {section}:IdleTimeout ({options.IdleTimeout}).");
         }
 
         return OptionRules.Result(errors);

@@ -16,7 +16,7 @@ internal sealed class SiloSettings : ISettingsRules
     public HttpEndpointOptions Http { get; init; } = new();
     public SessionOptions Sessions { get; init; } = new();
     public ReplicaOptions Replicas { get; init; } = new();
-    public OperationOptions Models { get; init; } = new();
+    public OperationOptions Operations { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
 
     /// <summary>Loads, binds and validates; throws <see cref="ConfigurationException"/> naming every offending key.</summary>

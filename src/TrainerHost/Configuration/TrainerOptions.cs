@@ -73,7 +73,7 @@ internal sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
 {
     public ValidateOptionsResult Validate(string? name, TrainerOptions options)
     {
-        var s = TrainerOptions.SectionName;
+        var section = TrainerOptions.SectionName;
         var errors = new List<string>();
         void Check(string key, Action check)
         {
@@ -83,7 +83,7 @@ internal sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
             }
             catch (CoordinatorException ex)
             {
-                errors.Add($"{s}:{key}: {ex.Message}");
+                errors.Add($"{section}:{key}: {ex.Message}");
             }
         }
 
@@ -93,31 +93,31 @@ internal sealed class TrainerOptionsValidator : IValidateOptions<TrainerOptions>
         }
 
         Check("BaseModel", () => Require.Id(options.BaseModel, "BaseModel"));
-        errors.AddRange(options.Spec.Problems().Select(p => $"{s}:{p.Field}: {p.Problem}."));
+        errors.AddRange(options.Spec.Problems().Select(p => $"{section}:{p.Field}: {p.Problem}."));
 
         if (options.BaseModelPath is { Length: > 0 } path && !File.Exists(path))
         {
-            errors.Add($"{s}:BaseModelPath: file '{Path.GetFullPath(path)}' does not exist.");
+            errors.Add($"{section}:BaseModelPath: file '{Path.GetFullPath(path)}' does not exist.");
         }
 
         if (options.Device is not ("auto" or "cpu" or "cuda"))
         {
-            errors.Add($"{s}:Device: must be auto, cpu or cuda (got '{options.Device}').");
+            errors.Add($"{section}:Device: must be auto, cpu or cuda (got '{options.Device}').");
         }
 
         if (string.IsNullOrWhiteSpace(options.StateDirectory))
         {
-            errors.Add($"{s}:StateDirectory: must not be empty.");
+            errors.Add($"{section}:StateDirectory: must not be empty.");
         }
 
         if (options.HeartbeatPeriod <= TimeSpan.Zero)
         {
-            errors.Add($"{s}:HeartbeatPeriod: must be positive (got {options.HeartbeatPeriod}).");
+            errors.Add($"{section}:HeartbeatPeriod: must be positive (got {options.HeartbeatPeriod}).");
         }
 
         if (!IPEndPoint.TryParse(options.PrimarySiloEndpoint, out _))
         {
-            errors.Add($"{s}:PrimarySiloEndpoint: '{options.PrimarySiloEndpoint}' is not an address:port.");
+            errors.Add($"{section}:PrimarySiloEndpoint: '{options.PrimarySiloEndpoint}' is not an address:port.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -1,4 +1,6 @@
 using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Hosting;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
 using Microsoft.Extensions.Logging;
@@ -12,8 +14,10 @@ namespace Coordinator.TrainerHost.Trainers;
 /// </summary>
 [TrainerPlacement]
 [Reentrant]
-internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequencer sequencer, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain
+internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequencer sequencer, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain, ICorrelatedGrain
 {
+    public IEnumerable<KeyValuePair<string, string?>> Correlation => [new(CoordinatorTelemetry.ReplicaId, runtime.ReplicaId)];
+
     public async Task LoadAdapterAsync(string adapterKey, LoraConfig lora)
     {
         Require.Id(adapterKey, nameof(adapterKey));
