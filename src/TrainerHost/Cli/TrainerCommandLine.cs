@@ -4,7 +4,6 @@ using System.Globalization;
 using Coordinator.ServiceDefaults.Cli;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.TrainerHost.Configuration;
-using Coordinator.TrainerHost.Demo;
 using Coordinator.TrainerHost.Hosting;
 using Coordinator.Training.Engine;
 using Microsoft.Extensions.Configuration;
@@ -12,7 +11,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace Coordinator.TrainerHost.Cli;
 
-/// <summary>The verbs of the trainer host: run (default), demo, check-config, print-config, save-base-model.</summary>
+/// <summary>The verbs of the trainer host: run (default), check-config, print-config, save-base-model.</summary>
 internal static class TrainerCommandLine
 {
     public static RootCommand Create(TextWriter stdout, TextWriter stderr, long startTimestamp)
@@ -104,11 +103,9 @@ internal static class TrainerCommandLine
             return ExitCodes.Ok;
         });
 
-        var demo = DemoCommand.Create(stdout, stderr);
-
         var root = new RootCommand("Coordinator trainer host: trains LoRA adapters with TorchSharp for the coordinator cluster.")
         {
-            config, redis, siloPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, saveBase, demo,
+            config, redis, siloPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, saveBase,
         };
         foreach (var verb in configurationVerbs)
         {

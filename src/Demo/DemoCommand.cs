@@ -2,12 +2,12 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using Coordinator.ServiceDefaults.Cli;
 
-namespace Coordinator.TrainerHost.Demo;
+namespace Coordinator.Demo;
 
-/// <summary>The demo verb: a coordinator silo and two trainer hosts on this machine fine-tune an adapter on addition.</summary>
+/// <summary>The demo's command line: a coordinator silo and two trainer hosts on this machine fine-tune an adapter on addition.</summary>
 internal static class DemoCommand
 {
-    public static Command Create(TextWriter stdout, TextWriter stderr)
+    public static RootCommand Create(TextWriter stdout, TextWriter stderr)
     {
         var defaults = new DemoOptions();
         var steps = new Option<int>("--steps") { Description = "Training steps.", DefaultValueFactory = _ => defaults.Steps };
@@ -16,7 +16,7 @@ internal static class DemoCommand
         var cpuThreads = new Option<int>("--trainer-cpu-threads") { Description = "Torch CPU threads of each trainer host.", DefaultValueFactory = _ => defaults.CpuThreads };
         var workDir = new Option<DirectoryInfo>("--work-dir") { Description = "Where the trainers write adapter state.", DefaultValueFactory = _ => new DirectoryInfo(defaults.WorkDirectory) };
         var keepRunning = new Option<bool>("--keep-running") { Description = "Leave the cluster up after the demo (for the dashboard) until Ctrl-C or SIGTERM." };
-        var command = new Command("demo", "Start a coordinator silo and two trainer hosts, fine-tune a LoRA adapter to add numbers, sample before and after, save it, and stop.")
+        var command = new RootCommand("Coordinator demo: start a coordinator silo and two trainer hosts, fine-tune a LoRA adapter to add numbers, sample before and after, save it, and stop.")
         {
             steps, batch, learningRate, cpuThreads, workDir, keepRunning,
         };
@@ -45,6 +45,10 @@ internal static class DemoCommand
         });
         return command;
     }
+
+    /// <summary>Parses and runs; SIGINT and SIGTERM are handled by the action, which stops the cluster it started.</summary>
+    public static Task<int> InvokeAsync(string[] args, TextWriter stdout, TextWriter stderr) =>
+        ConfigurationVerbs.InvokeAsync(Create(stdout, stderr), args, stdout, stderr);
 }
 
 /// <summary>What the demo does.</summary>

@@ -11,7 +11,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Coordinator.TrainerHost.Demo;
+namespace Coordinator.Demo;
 
 /// <summary>
 /// Runs the demo with real parts: the coordinator silo and two trainer hosts are child processes of this one, which

@@ -1,6 +1,6 @@
 using Coordinator.Contracts.Training;
 
-namespace Coordinator.TrainerHost.Demo;
+namespace Coordinator.Demo;
 
 /// <summary>
 /// What the demo trains: its base model (a small byte-level transformer built from a fixed seed: random, frozen, no

@@ -1,0 +1,3 @@
+using Coordinator.Demo;
+
+return await DemoCommand.InvokeAsync(args, Console.Out, Console.Error);
