@@ -73,6 +73,19 @@ public sealed class CoordinatorCluster : IAsyncDisposable
         return new CoordinatorCluster(cluster, time);
     }
 
+    /// <summary>A model in a fresh session, on a fresh replica (of a fresh base model) played by the trainer test double.</summary>
+    public async Task<(string ModelId, string ReplicaId, TrainerScript Script)> ModelOnNewReplicaAsync()
+    {
+        var baseModel = TestData.Id("base");
+        var replica = TestData.Id("rep");
+        var script = TrainerDoubleGrain.Scripts.GetOrAdd(replica, _ => new TrainerScript());
+        await Client.RegisterReplicaAsync(replica, TestData.Replica(baseModel, 2) with { Endpoint = $"host-of-{replica}" });
+        var token = TestData.Id("tok");
+        var session = await Client.OpenSessionAsync(token);
+        var model = await Client.CreateModelAsync(session.SessionId, token, baseModel, TestData.Lora());
+        return (model.ModelId, replica, script);
+    }
+
     public async ValueTask DisposeAsync() => await Cluster.DisposeAsync();
 }
 

@@ -14,17 +14,7 @@ public sealed class ModelOperationTests(TwoSiloClusterFixture fixture) : IClassF
 
     private CoordinatorCluster C => fixture.Cluster;
 
-    private async Task<(string ModelId, string ReplicaId, TrainerScript Script)> ModelOnNewReplicaAsync()
-    {
-        var baseModel = TestData.Id("base");
-        var replica = TestData.Id("rep");
-        var script = TrainerDoubleGrain.Scripts.GetOrAdd(replica, _ => new TrainerScript());
-        await C.Client.RegisterReplicaAsync(replica, TestData.Replica(baseModel, 2) with { Endpoint = $"host-of-{replica}" });
-        var token = TestData.Id("tok");
-        var session = await C.Client.OpenSessionAsync(token);
-        var model = await C.Client.CreateModelAsync(session.SessionId, token, baseModel, TestData.Lora());
-        return (model.ModelId, replica, script);
-    }
+    private Task<(string ModelId, string ReplicaId, TrainerScript Script)> ModelOnNewReplicaAsync() => C.ModelOnNewReplicaAsync();
 
     [Fact]
     public async Task Submit_returns_at_once_and_operations_run_one_at_a_time_in_submission_order()

@@ -99,22 +99,16 @@ public sealed class SiloFailureTests : IAsyncLifetime
     [Fact]
     public async Task Operations_on_a_model_whose_silo_dies_finish_once_with_their_real_outcomes()
     {
-        var baseModel = TestData.Id("base");
-        var replica = TestData.Id("rep");
-        var script = TrainerDoubleGrain.Scripts.GetOrAdd(replica, _ => new TrainerScript());
-        await _c.Client.RegisterReplicaAsync(replica, TestData.Replica(baseModel, 2));
-        var token = TestData.Id("tok");
-        var session = await _c.Client.OpenSessionAsync(token);
-        var model = await _c.Client.CreateModelAsync(session.SessionId, token, baseModel, TestData.Lora());
+        var (modelId, _, script) = await _c.ModelOnNewReplicaAsync();
         var batch = new ForwardBackwardOperation([new Datum([1, 2], [2, 3], [1f, 1f])]);
         var step = new OptimStepOperation(new AdamParams(1e-3));
-        await _c.Client.RunAsync(model.ModelId, batch); // placed and loaded
+        await _c.Client.RunAsync(modelId, batch); // placed and loaded
 
         // Three steps in one submission; the trainer holds the first, so the rest wait in the model's log and queue.
         script.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var tickets = await _c.Client.SubmitAsync(model.ModelId, [batch, step, batch, step, batch, step], "three-steps");
+        var tickets = await _c.Client.SubmitAsync(modelId, [batch, step, batch, step, batch, step], "three-steps");
         await script.Started.WaitAsync(TimeSpan.FromSeconds(30));
-        var host = await _c.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(_c.Grains.GetGrain<IModelGrain>(model.ModelId));
+        var host = await _c.Grains.GetGrain<IManagementGrain>(0).GetActivationAddress(_c.Grains.GetGrain<IModelGrain>(modelId));
         await _c.Cluster.KillSiloAsync(_c.Cluster.Silos.Single(s => s.SiloAddress.Equals(host)));
         script.Gate.SetResult();
 
@@ -125,10 +119,10 @@ public sealed class SiloFailureTests : IAsyncLifetime
         Assert.Equal([1L, 2, 3], results.Where(r => r.Output!.OptimStep is not null).Select(r => r.Output!.OptimStep!.Step));
         var ran = script.Log.Where(l => l.StartsWith("forward_backward", StringComparison.Ordinal) || l.StartsWith("optim_step", StringComparison.Ordinal)).ToList();
         Assert.Equal(7, ran.Count); // the placing run and the six, each once
-        Assert.Equal(3, (await _c.Client.GetModelAsync(model.ModelId)).StepCount);
+        Assert.Equal(3, (await _c.Client.GetModelAsync(modelId)).StepCount);
 
         // The same submission again, after the failover: the same tickets, nothing runs again.
-        var again = await _c.Client.SubmitAsync(model.ModelId, [batch, step, batch, step, batch, step], "three-steps");
+        var again = await _c.Client.SubmitAsync(modelId, [batch, step, batch, step, batch, step], "three-steps");
         Assert.Equal(tickets, again);
         Assert.Equal(7, script.Log.Count(l => l.StartsWith("forward_backward", StringComparison.Ordinal) || l.StartsWith("optim_step", StringComparison.Ordinal)));
     }

@@ -21,23 +21,17 @@ public sealed class StorageFailureTests : IAsyncLifetime
     [Fact]
     public async Task An_outcome_whose_write_fails_is_held_until_storage_answers_then_reported_once()
     {
-        var baseModel = TestData.Id("base");
-        var replica = TestData.Id("rep");
-        var script = TrainerDoubleGrain.Scripts.GetOrAdd(replica, _ => new TrainerScript());
-        await _c.Client.RegisterReplicaAsync(replica, TestData.Replica(baseModel, 2));
-        var token = TestData.Id("tok");
-        var session = await _c.Client.OpenSessionAsync(token);
-        var model = await _c.Client.CreateModelAsync(session.SessionId, token, baseModel, TestData.Lora());
-        await _c.Client.RunAsync(model.ModelId, new ForwardBackwardOperation([new Datum([1, 2], [2, 3], [1f, 1f])]));
+        var (modelId, _, script) = await _c.ModelOnNewReplicaAsync();
+        await _c.Client.RunAsync(modelId, new ForwardBackwardOperation([new Datum([1, 2], [2, 3], [1f, 1f])]));
         script.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var ticket = await _c.Client.SubmitAsync(model.ModelId, new OptimStepOperation(new AdamParams(1e-3)));
+        var ticket = await _c.Client.SubmitAsync(modelId, new OptimStepOperation(new AdamParams(1e-3)));
         await script.Started.WaitAsync(TimeSpan.FromSeconds(30));
 
         // The trainer applies the step, and the write of its outcome fails.
         _storage.FailWritesOf = "model";
         script.Gate.SetResult();
         await _storage.Failed.WaitAsync(TimeSpan.FromSeconds(30));
-        var during = await _c.Client.GetOperationAsync(model.ModelId, ticket.OperationId);
+        var during = await _c.Client.GetOperationAsync(modelId, ticket.OperationId);
 
         // Storage answers again; the model's retry (on its clock) writes the outcome, and only then is it reported.
         _storage.FailWritesOf = null;
@@ -52,7 +46,7 @@ public sealed class StorageFailureTests : IAsyncLifetime
         Assert.Equal(OperationStatus.Succeeded, after.Status);
         Assert.Equal(1, after.Output!.OptimStep!.Step);
         Assert.Equal(1, script.Log.Count(l => l.StartsWith("optim_step", StringComparison.Ordinal)));
-        Assert.Equal(1, (await _c.Client.GetModelAsync(model.ModelId)).StepCount);
+        Assert.Equal(1, (await _c.Client.GetModelAsync(modelId)).StepCount);
     }
 
     [Fact]

@@ -21,12 +21,11 @@ namespace Coordinator.TrainerHost.Tests;
 public sealed class FaultCluster : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
-    private readonly List<ChildProcess> _processes = [];
-    private IHost? _clientHost;
+    private readonly ClusterProcesses _processes = new();
 
     public RedisServer Redis { get; private set; } = null!;
 
-    public IReadOnlyList<ChildProcess> Processes => _processes;
+    public IReadOnlyList<ChildProcess> Processes => _processes.All;
 
     /// <summary>The coordinator silos by silo port.</summary>
     public Dictionary<int, ChildProcess> Silos { get; } = [];
@@ -56,26 +55,14 @@ public sealed class FaultCluster : IAsyncLifetime
             Silos[siloPort] = silo;
         }
 
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.AddCoordinatorClusterClient(new CoordinatorClusterOptions(), new PersistenceOptions { RedisConnectionString = Redis.ConnectionString });
-        _clientHost = builder.Build();
-        await _clientHost.StartAsync();
-        Client = _clientHost.Services.GetRequiredService<CoordinatorClient>();
-        Orleans = _clientHost.Services.GetRequiredService<IClusterClient>();
+        var services = await _processes.ConnectAsync(new CoordinatorClusterOptions(), new PersistenceOptions { RedisConnectionString = Redis.ConnectionString });
+        Client = services.GetRequiredService<CoordinatorClient>();
+        Orleans = services.GetRequiredService<IClusterClient>();
 
         var trainer = Start("Coordinator.TrainerHost.dll",
             ["run", "--replica-id", "fault-trainer", "--silo-port", $"{FreePorts.Next()}", "--capacity", "4", "--device", "cpu", "--cpu-threads", "1",
              "--state-dir", StateDirectory, .. redis],
-            new Dictionary<string, string>
-            {
-                ["COORDINATOR_Trainer__BaseModel"] = BaseModel,
-                ["COORDINATOR_Trainer__Layers"] = "2",
-                ["COORDINATOR_Trainer__Width"] = "32",
-                ["COORDINATOR_Trainer__Heads"] = "2",
-                ["COORDINATOR_Trainer__ContextLength"] = "16",
-                ["COORDINATOR_Trainer__HeartbeatPeriod"] = "00:00:01",
-            });
+            ClusterProcesses.TinyTrainer(BaseModel));
         await TrainingCluster.WaitUntilAsync(async () =>
         {
             if (trainer.HasExited)
@@ -101,27 +88,13 @@ public sealed class FaultCluster : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_clientHost is not null)
-        {
-            await _clientHost.StopAsync();
-            _clientHost.Dispose();
-        }
-
-        foreach (var process in _processes)
-        {
-            await process.DisposeAsync();
-        }
+        await _processes.DisposeAsync();
 
         await Redis.DisposeAsync();
         Directory.Delete(StateDirectory, recursive: true);
     }
 
-    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment)
-    {
-        var process = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, assembly), args, environment);
-        _processes.Add(process);
-        return process;
-    }
+    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment) => _processes.Start(assembly, args, environment);
 }
 
 /// <summary>

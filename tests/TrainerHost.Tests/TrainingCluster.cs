@@ -23,12 +23,11 @@ public class TrainingCluster : IAsyncLifetime
     /// <summary>Bound on declaring a replica dead: heartbeat timeout plus the liveness check period.</summary>
     public static readonly TimeSpan HeartbeatTimeout = TimeSpan.FromSeconds(4);
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
-    private readonly List<ChildProcess> _processes = [];
+    private readonly ClusterProcesses _processes = new();
     private readonly Dictionary<string, ChildProcess> _trainers = [];
     private readonly int _siloPort = FreePorts.Next();
     private readonly int _gatewayPort = FreePorts.Next();
     private readonly int _httpPort = FreePorts.Next();
-    private IHost? _clientHost;
     private RedisServer? _redis;
 
     /// <summary>On the embedded default (memory persistence, development clustering).</summary>
@@ -62,14 +61,10 @@ public class TrainingCluster : IAsyncLifetime
             });
         await Silo.WaitUntilHealthyAsync($"http://127.0.0.1:{_httpPort}/health/ready", StartTimeout);
 
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.AddCoordinatorClusterClient(
+        var services = await _processes.ConnectAsync(
             new CoordinatorClusterOptions { SiloPort = _siloPort, GatewayPort = _gatewayPort },
             new PersistenceOptions { RedisConnectionString = _redis?.ConnectionString });
-        _clientHost = builder.Build();
-        await _clientHost.StartAsync();
-        Client = _clientHost.Services.GetRequiredService<CoordinatorClient>();
+        Client = services.GetRequiredService<CoordinatorClient>();
     }
 
     /// <summary>Starts a trainer host process and waits until its replica is registered.</summary>
@@ -78,15 +73,7 @@ public class TrainingCluster : IAsyncLifetime
         var trainer = Start("Coordinator.TrainerHost.dll",
             ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{_siloPort}",
              "--capacity", $"{capacity}", "--device", "cpu", "--cpu-threads", "1", "--state-dir", StateDirectory, .. RedisArgs],
-            new Dictionary<string, string>
-            {
-                ["COORDINATOR_Trainer__BaseModel"] = baseModel,
-                ["COORDINATOR_Trainer__Layers"] = "2",
-                ["COORDINATOR_Trainer__Width"] = "32",
-                ["COORDINATOR_Trainer__Heads"] = "2",
-                ["COORDINATOR_Trainer__ContextLength"] = "16",
-                ["COORDINATOR_Trainer__HeartbeatPeriod"] = "00:00:01",
-            });
+            ClusterProcesses.TinyTrainer(baseModel));
         _trainers[replicaId] = trainer;
         await WaitUntilAsync(async () =>
         {
@@ -145,16 +132,7 @@ public class TrainingCluster : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_clientHost is not null)
-        {
-            await _clientHost.StopAsync();
-            _clientHost.Dispose();
-        }
-
-        foreach (var process in _processes)
-        {
-            await process.DisposeAsync();
-        }
+        await _processes.DisposeAsync();
 
         if (_redis is not null)
         {
@@ -164,12 +142,7 @@ public class TrainingCluster : IAsyncLifetime
         Directory.Delete(StateDirectory, recursive: true);
     }
 
-    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment)
-    {
-        var process = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, assembly), args, environment);
-        _processes.Add(process);
-        return process;
-    }
+    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment) => _processes.Start(assembly, args, environment);
 }
 
 /// <summary>The same processes, clustered and persisted through a real redis-server on loopback.</summary>

@@ -182,7 +182,7 @@ internal sealed partial class ModelGrain
     {
         if (_runner.IsCompleted)
         {
-            _runner = RunQueueAsync();
+            _runner = RunAsync();
         }
         else
         {
@@ -310,6 +310,27 @@ internal sealed partial class ModelGrain
     }
 
     /// <summary>
+    /// Runs the loop until nothing is left; if a step of it fails (storage unavailable past a bounded wait, the capacity
+    /// grain unreachable), logs it and goes on after a second, so accepted operations are never stranded.
+    /// </summary>
+    private async Task RunAsync()
+    {
+        while (true)
+        {
+            try
+            {
+                await RunQueueAsync();
+                return;
+            }
+            catch (Exception ex)
+            {
+                LogLoopFailed(ex, ModelId);
+                await Task.Delay(TimeSpan.FromSeconds(1), time);
+            }
+        }
+    }
+
+    /// <summary>
     /// Sends queued operations while fewer than <see cref="MaxDispatched"/> are out, finishes them in order as they
     /// answer, and stops when nothing is queued or out. An operation that needs the adapter placed or loaded first
     /// waits until everything sent before it has finished.
@@ -383,12 +404,13 @@ internal sealed partial class ModelGrain
         }
         catch (CoordinatorException ex) when (ex.Code is CoordinatorErrorCode.NotFound or CoordinatorErrorCode.ReplicaUnavailable)
         {
-            // The trainer or its adapter is gone: what it ran went with it.
-            if (_queue.TryDequeue(out var first))
-            {
-                await FailAsync(first, CoordinatorException.InvalidState($"{ex.Message} The adapter's state went with it; submit load_state to go on from saved state."), S.ReplicaId, placement);
-            }
-
+            // The trainer or its adapter is gone, and what it ran went with it: as when a replica is lost, the queued
+            // operations fail and the model accepts load_state.
+            FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"the adapter on replica '{S.ReplicaId}' is gone ({ex.Message}); its state went with it");
+            await FlushAsync(null);
+            _reconcile = true; // until the slot is released (it is asked again should this fail)
+            await ReleaseSlotAsync(ModelStatus.Unloaded, $"Its adapter on replica '{S.ReplicaId}' is gone: {ex.Message}");
+            _reconcile = false;
             return;
         }
         catch (Exception ex)
@@ -737,6 +759,9 @@ internal sealed partial class ModelGrain
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} reactivated with {Count} unfinished operations from sequence {First}; reconciling with its trainer")]
     private partial void LogRecovered(string modelId, int count, long first);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Model {ModelId}: the operation loop failed; it goes on in a second")]
+    private partial void LogLoopFailed(Exception exception, string modelId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Model {ModelId}: outcomes not written by this activation, which another one superseded")]
     private partial void LogFlushAbandoned(Exception exception, string modelId);
