@@ -1,5 +1,6 @@
 using Coordinator.Contracts.Capacity;
 using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Sessions;
@@ -52,5 +53,17 @@ internal static class WireSamples
         ["SlotRequest"] = new SlotRequest("mdl-1", "mdl-1/3", "t1"),
         ["SlotGrant"] = new SlotGrant("mdl-1", "t1", "mdl-1/3"),
         ["CapacitySnapshot"] = new CapacitySnapshot("byte-gpt-tiny", [new ReplicaSlots("t1", 4, 1, false, ["mdl-1"])]),
+        ["RunEvent.TrainingFinished"] = new RunEvent(
+            new EventStamp("run-1", "trainer-1", 42, At, new HybridTime(At.ToUnixTimeMilliseconds(), 3), "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"),
+            new EventTags("ses-1", "mdl-1", "op-mdl-1-7", "trainer-1", "b-7", "blake3:ab", "tr-1"),
+            new TrainingFinished("forward_backward", 2.5, TimeSpan.FromMilliseconds(5.25), null)),
+        ["RunEvent.ResourceSnapshot"] = new RunEvent(
+            new EventStamp("run-1", "silo-1", 1, At, new HybridTime(At.ToUnixTimeMilliseconds(), 0), null, null),
+            EventTags.None,
+            new ResourceSnapshot(0.5, 1L << 30, null, null, 12345, 67890, 100L << 30)),
+        ["RunEvent.StateChanged"] = new RunEvent(
+            new EventStamp("run-1", "silo-1", 2, At, new HybridTime(At.ToUnixTimeMilliseconds(), 1), null, null),
+            new EventTags(ModelId: "mdl-1"),
+            new StateChanged(EntityKind.Model, "mdl-1", "Placed", "Loaded", null)),
     };
 }

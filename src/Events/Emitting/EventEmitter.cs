@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Clock;
+using Coordinator.Events.Spool;
+
+namespace Coordinator.Events.Emitting;
+
+/// <summary>
+/// Where a node's code records the facts of a run. <see cref="Emit"/> stamps the event (wall time, hybrid clock, the
+/// current activity's trace and span) and only enqueues it, so emitting never waits for a disk or the network; one
+/// background writer gives events their gapless per-node sequence, in the order they were stamped, and appends them
+/// to the node's <see cref="EventSpool"/>.
+/// </summary>
+public sealed class EventEmitter : IAsyncDisposable
+{
+    private readonly Lock _stamping = new();
+    private readonly Channel<(EventTags Tags, RunEventBody Body, DateTimeOffset At, HybridTime Clock, string? Trace, string? Span)> _queue =
+        Channel.CreateUnbounded<(EventTags, RunEventBody, DateTimeOffset, HybridTime, string?, string?)>(new UnboundedChannelOptions { SingleReader = true });
+
+    private readonly EventSpool _spool;
+    private readonly HybridClock _clock;
+    private readonly TimeProvider _time;
+    private readonly Task _writer;
+
+    /// <summary>Starts the background writer on <paramref name="spool"/>, continuing its sequence.</summary>
+    public EventEmitter(EventSpool spool, HybridClock clock, TimeProvider time, string runId, string nodeId)
+    {
+        ArgumentNullException.ThrowIfNull(spool);
+        ArgumentNullException.ThrowIfNull(clock);
+        ArgumentNullException.ThrowIfNull(time);
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        ArgumentException.ThrowIfNullOrEmpty(nodeId);
+        (_spool, _clock, _time, RunId, NodeId) = (spool, clock, time, runId, nodeId);
+        _writer = Task.Run(WriteAsync);
+    }
+
+    /// <summary>The run this node's events belong to.</summary>
+    public string RunId { get; }
+
+    /// <summary>This node.</summary>
+    public string NodeId { get; }
+
+    /// <summary>Records a fact; returns at once (the event is written by the background writer).</summary>
+    public void Emit(RunEventBody body, EventTags? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var activity = Activity.Current;
+        lock (_stamping)
+        {
+            // Stamped and queued under one lock, so sequence order (the queue's) and clock order agree.
+            _queue.Writer.TryWrite((tags ?? EventTags.None, body, _time.GetUtcNow(), _clock.Next(), activity?.TraceId.ToHexString(), activity?.SpanId.ToHexString()));
+        }
+    }
+
+    /// <summary>Stops taking events, writes what is queued, and returns when it is in the spool.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _writer;
+    }
+
+    private async Task WriteAsync()
+    {
+        await foreach (var (tags, body, at, clock, trace, span) in _queue.Reader.ReadAllAsync())
+        {
+            _spool.Append(new RunEvent(new EventStamp(RunId, NodeId, _spool.LastSequence + 1, at, clock, trace, span), tags, body));
+        }
+    }
+}

@@ -1,0 +1,218 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using Coordinator.Contracts.Events;
+using Orleans.Serialization;
+
+namespace Coordinator.Events.Spool;
+
+/// <summary>
+/// A node's crash-safe local spool of run events: append-only segment files in one directory. Each record is framed as
+/// magic, payload length, CRC-32 of the payload, then the payload (the event in Orleans' binary format, the wire format
+/// of the events' shipping). A record cut short by a crash (a torn tail) or damaged on disk is skipped and counted
+/// when the spool is read; the next record is found again by its magic. Every append reaches the operating system
+/// before it returns, so a killed process loses nothing it appended. Segments roll at a size; whole segments are
+/// deleted once the recorder holds their events (<see cref="TrimThrough"/>). One writer; reads are for recovery and
+/// shipping, on the writer's thread.
+/// </summary>
+public sealed class EventSpool : IDisposable
+{
+    internal const uint Magic = 0x31545645; // "EVT1" little-endian
+    internal const int HeaderBytes = 12;
+    internal const int MaxRecordBytes = 1 << 20;
+    private const string Extension = ".seg";
+
+    private readonly string _directory;
+    private readonly Serializer _serializer;
+    private readonly long _segmentBytes;
+    private FileStream? _current;
+
+    private EventSpool(string directory, Serializer serializer, long segmentBytes)
+    {
+        _directory = directory;
+        _serializer = serializer;
+        _segmentBytes = segmentBytes;
+    }
+
+    /// <summary>The sequence of the last event in the spool (appended now or found on opening); 0 when empty.</summary>
+    public long LastSequence { get; private set; }
+
+    /// <summary>Damaged or torn records skipped while reading, since the spool was opened.</summary>
+    public int Skipped { get; private set; }
+
+    /// <summary>
+    /// Opens (creating) the spool in <paramref name="directory"/>: reads what is there to find the last sequence, and cuts
+    /// a torn tail off the last segment so new records follow the last whole one.
+    /// </summary>
+    public static EventSpool Open(string directory, Serializer serializer, long segmentBytes = 4 << 20)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentNullException.ThrowIfNull(serializer);
+        ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, HeaderBytes);
+        Directory.CreateDirectory(directory);
+        var spool = new EventSpool(directory, serializer, segmentBytes);
+        var segments = spool.Segments();
+        foreach (var segment in segments)
+        {
+            var (events, validEnd) = spool.ReadSegment(segment);
+            if (events.Count > 0)
+            {
+                spool.LastSequence = Math.Max(spool.LastSequence, events[^1].Stamp.Sequence);
+            }
+
+            if (segment == segments[^1] && validEnd < new FileInfo(segment).Length)
+            {
+                using var file = new FileStream(segment, FileMode.Open, FileAccess.Write);
+                file.SetLength(validEnd);
+            }
+        }
+
+        return spool;
+    }
+
+    /// <summary>Appends an event; its sequence must follow <see cref="LastSequence"/>.</summary>
+    public void Append(RunEvent runEvent)
+    {
+        ArgumentNullException.ThrowIfNull(runEvent);
+        if (runEvent.Stamp.Sequence != LastSequence + 1)
+        {
+            throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {LastSequence}.", nameof(runEvent));
+        }
+
+        var payload = _serializer.SerializeToArray(runEvent);
+        if (payload.Length > MaxRecordBytes)
+        {
+            throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most a spool record holds is {MaxRecordBytes}.", nameof(runEvent));
+        }
+
+        var record = new byte[HeaderBytes + payload.Length];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, Magic);
+        BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(4), payload.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(8), Crc32.HashToUInt32(payload));
+        payload.CopyTo(record, HeaderBytes);
+
+        var file = Current(runEvent.Stamp.Sequence);
+        file.Write(record);
+        file.Flush();
+        LastSequence = runEvent.Stamp.Sequence;
+    }
+
+    /// <summary>The events after <paramref name="sequence"/>, in order; damaged records are skipped and counted in <see cref="Skipped"/>.</summary>
+    public IEnumerable<RunEvent> ReadAfter(long sequence)
+    {
+        _current?.Flush();
+        foreach (var segment in Segments())
+        {
+            foreach (var runEvent in ReadSegment(segment).Events)
+            {
+                if (runEvent.Stamp.Sequence > sequence)
+                {
+                    yield return runEvent;
+                }
+            }
+        }
+    }
+
+    /// <summary>Deletes the segments whose events all have sequences up to <paramref name="sequence"/> (the recorder holds them).</summary>
+    public void TrimThrough(long sequence)
+    {
+        var segments = Segments();
+        for (var i = 0; i < segments.Count - 1; i++)
+        {
+            // A segment ends where the next begins, so it is whole below the next one's first sequence.
+            if (FirstSequence(segments[i + 1]) - 1 <= sequence)
+            {
+                File.Delete(segments[i]);
+            }
+        }
+    }
+
+    public void Dispose() => _current?.Dispose();
+
+    private FileStream Current(long sequence)
+    {
+        if (_current is not null && _current.Length >= _segmentBytes)
+        {
+            _current.Dispose();
+            _current = null;
+        }
+
+        if (_current is null)
+        {
+            var segments = Segments();
+            var path = segments.Count > 0 && new FileInfo(segments[^1]).Length < _segmentBytes
+                ? segments[^1]
+                : Path.Combine(_directory, $"{sequence:D19}{Extension}");
+            _current = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
+        }
+
+        return _current;
+    }
+
+    private List<string> Segments() =>
+        [.. Directory.EnumerateFiles(_directory, $"*{Extension}").Order(StringComparer.Ordinal)];
+
+    private static long FirstSequence(string segment) => long.Parse(Path.GetFileNameWithoutExtension(segment), System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The whole records of a segment, and where the last of them ends.</summary>
+    private (List<RunEvent> Events, long ValidEnd) ReadSegment(string segment)
+    {
+        byte[] bytes;
+        using (var file = new FileStream(segment, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
+        }
+
+        var events = new List<RunEvent>();
+        var (position, validEnd, damaged) = (0, 0L, false);
+        while (position + HeaderBytes <= bytes.Length)
+        {
+            var span = bytes.AsSpan(position);
+            var length = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
+            var whole = BinaryPrimitives.ReadUInt32LittleEndian(span) == Magic
+                && length is >= 0 and <= MaxRecordBytes
+                && position + HeaderBytes + length <= bytes.Length
+                && Crc32.HashToUInt32(span.Slice(HeaderBytes, length)) == BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
+            RunEvent? runEvent = null;
+            if (whole)
+            {
+                try
+                {
+                    runEvent = _serializer.Deserialize<RunEvent>(bytes.AsSpan(position + HeaderBytes, length));
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Whole but unreadable (written by a version that knows an event this one does not): skipped.
+                }
+            }
+
+            if (runEvent is null)
+            {
+                // Damaged, torn or unreadable: count the run of bad bytes once, and look for the next record's magic.
+                if (!damaged)
+                {
+                    Skipped++;
+                    damaged = true;
+                }
+
+                var next = bytes.AsSpan(position + 1).IndexOf(MagicBytes);
+                position = next < 0 ? bytes.Length : position + 1 + next;
+                continue;
+            }
+
+            damaged = false;
+            events.Add(runEvent);
+            position += HeaderBytes + length;
+            validEnd = position;
+        }
+
+        if (position < bytes.Length && !damaged)
+        {
+            Skipped++; // a tail shorter than a record header
+        }
+
+        return (events, validEnd);
+    }
+
+    private static ReadOnlySpan<byte> MagicBytes => [0x45, 0x56, 0x54, 0x31];
+}

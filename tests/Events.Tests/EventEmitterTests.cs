@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Clock;
+using Coordinator.Events.Emitting;
+using Coordinator.Events.Spool;
+
+namespace Coordinator.Events.Tests;
+
+/// <summary>Emitting only enqueues; the writer gives a node's events a gapless sequence in clock order.</summary>
+public sealed class EventEmitterTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("coordinator-emitter-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task Events_emitted_from_many_threads_are_spooled_gapless_in_clock_order_with_their_trace()
+    {
+        using var spool = EventSpool.Open(_directory, Samples.Serializer);
+        var emitter = new EventEmitter(spool, new HybridClock(TimeProvider.System), TimeProvider.System, "run-1", "node-1");
+        using var source = new ActivitySource("emitter-test");
+        using var listener = new ActivityListener { ShouldListenTo = s => s == source, Sample = (ref _) => ActivitySamplingResult.AllData };
+        ActivitySource.AddActivityListener(listener);
+        string? traceId = null;
+
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(thread => Task.Run(() =>
+        {
+            using var activity = thread == 0 ? source.StartActivity("emitting") : null;
+            traceId ??= activity?.TraceId.ToHexString();
+            for (var i = 0; i < 500; i++)
+            {
+                emitter.Emit(new TrainingStarted("forward"), new EventTags(OperationId: $"op-{thread}-{i}"));
+            }
+        })));
+        await emitter.DisposeAsync();
+
+        var events = spool.ReadAfter(0).ToList();
+        Assert.Equal(Enumerable.Range(1, 4000).Select(i => (long)i), events.Select(e => e.Stamp.Sequence));
+        Assert.All(events.Zip(events.Skip(1)), pair => Assert.True(pair.First.Stamp.Clock < pair.Second.Stamp.Clock));
+        Assert.All(events, e => Assert.Equal(("run-1", "node-1"), (e.Stamp.RunId, e.Stamp.NodeId)));
+        Assert.Equal(500, events.Count(e => e.Stamp.TraceId == traceId));
+        Assert.Equal(4000, events.Select(e => e.Tags.OperationId).Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_new_emitter_on_a_spool_continues_its_sequence()
+    {
+        using (var spool = EventSpool.Open(_directory, Samples.Serializer))
+        {
+            await using var emitter = new EventEmitter(spool, new HybridClock(TimeProvider.System), TimeProvider.System, "run-1", "node-1");
+            emitter.Emit(new RunStarted(NodeRole.Trainer, "hash", "1.0", DateTimeOffset.UtcNow));
+        }
+
+        using var reopened = EventSpool.Open(_directory, Samples.Serializer);
+        await using (var emitter = new EventEmitter(reopened, new HybridClock(TimeProvider.System), TimeProvider.System, "run-1", "node-1"))
+        {
+            emitter.Emit(new TrainingStarted("forward"));
+        }
+
+        Assert.Equal([1L, 2], reopened.ReadAfter(0).Select(e => e.Stamp.Sequence));
+    }
+}

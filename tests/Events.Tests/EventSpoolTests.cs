@@ -1,0 +1,105 @@
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Spool;
+
+namespace Coordinator.Events.Tests;
+
+/// <summary>The local spool keeps every appended event across a crash, and skips (and counts) what a crash or a disk damaged.</summary>
+public sealed class EventSpoolTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("coordinator-spool-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private EventSpool Open(long segmentBytes = 4 << 20) => EventSpool.Open(_directory, Samples.Serializer, segmentBytes);
+
+    private static void AppendRange(EventSpool spool, int from, int count)
+    {
+        for (var sequence = from; sequence < from + count; sequence++)
+        {
+            spool.Append(Samples.Event(sequence));
+        }
+    }
+
+    [Fact]
+    public void Events_appended_are_read_back_in_order_after_reopening_across_segments()
+    {
+        using (var spool = Open(segmentBytes: 2048))
+        {
+            AppendRange(spool, 1, 300);
+        }
+
+        using var reopened = Open(segmentBytes: 2048);
+
+        Assert.True(Directory.GetFiles(_directory).Length > 5);
+        Assert.Equal(300, reopened.LastSequence);
+        Assert.Equal(Enumerable.Range(1, 300).Select(i => (long)i), reopened.ReadAfter(0).Select(e => e.Stamp.Sequence));
+        Assert.Equal(0, reopened.Skipped);
+    }
+
+    [Fact]
+    public void A_torn_tail_is_skipped_counted_and_cut_so_appending_goes_on()
+    {
+        using (var spool = Open())
+        {
+            AppendRange(spool, 1, 10);
+        }
+
+        var segment = Directory.GetFiles(_directory).Single();
+        using (var file = new FileStream(segment, FileMode.Open))
+        {
+            file.SetLength(file.Length - 5); // the crash cut the last record short
+        }
+
+        using var reopened = Open();
+        Assert.Equal(9, reopened.LastSequence);
+        Assert.Equal(1, reopened.Skipped);
+        reopened.Append(Samples.Event(10));
+        reopened.Append(Samples.Event(11));
+
+        Assert.Equal(Enumerable.Range(1, 11).Select(i => (long)i), reopened.ReadAfter(0).Select(e => e.Stamp.Sequence));
+    }
+
+    [Theory]
+    [InlineData(0)] // the magic
+    [InlineData(5)] // the length
+    [InlineData(9)] // the checksum
+    [InlineData(30)] // the payload
+    public void A_flipped_byte_skips_that_record_only(int offsetInRecord)
+    {
+        long recordStart;
+        using (var spool = Open())
+        {
+            AppendRange(spool, 1, 4);
+            recordStart = new FileInfo(Directory.GetFiles(_directory).Single()).Length;
+            AppendRange(spool, 5, 5);
+        }
+
+        var segment = Directory.GetFiles(_directory).Single();
+        var bytes = File.ReadAllBytes(segment);
+        bytes[recordStart + offsetInRecord] ^= 0x5A;
+        File.WriteAllBytes(segment, bytes);
+
+        using var reopened = Open();
+        var read = reopened.ReadAfter(0).Select(e => e.Stamp.Sequence).ToList();
+
+        Assert.Equal([1L, 2, 3, 4, 6, 7, 8, 9], read);
+        Assert.True(reopened.Skipped >= 1);
+        Assert.Equal(9, reopened.LastSequence);
+    }
+
+    [Fact]
+    public void Trimming_deletes_only_segments_the_recorder_holds_whole_and_a_gap_is_refused()
+    {
+        using var spool = Open(segmentBytes: 2048);
+        AppendRange(spool, 1, 200);
+        var before = Directory.GetFiles(_directory).Length;
+
+        spool.TrimThrough(100);
+
+        var left = spool.ReadAfter(0).Select(e => e.Stamp.Sequence).ToList();
+        Assert.True(Directory.GetFiles(_directory).Length < before);
+        Assert.True(left[0] <= 101, $"the spool lost events the recorder does not hold: it starts at {left[0]}");
+        Assert.Equal(200, left[^1]);
+        Assert.Throws<ArgumentException>(() => spool.Append(Samples.Event(202)));
+    }
+}
