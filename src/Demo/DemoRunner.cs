@@ -3,6 +3,8 @@ using System.Globalization;
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Training;
+using Coordinator.Events.Spool;
+using Orleans.Serialization;
 using Coordinator.ServiceDefaults.Processes;
 using Coordinator.ServiceDefaults.Cli;
 using Coordinator.TrainerHost.Configuration;
@@ -75,14 +77,19 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var clusterId = "demo";
         Directory.CreateDirectory(options.WorkDirectory);
 
+        // One run per invocation: every process records its events under this run id, in its own spool here.
+        var runId = $"demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
+        var eventsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events"));
+        var runEvents = new Dictionary<string, string> { ["COORDINATOR_Events__RunId"] = runId, ["COORDINATOR_Events__Directory"] = eventsDirectory };
+
         var silo = Start(Path.Combine(directory, "Coordinator.Silo.dll"),
-            ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId], null);
+            ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId], runEvents);
         Say($"Started the coordinator silo (pid {silo.Id}; silo port {siloPort}, gateway {gatewayPort}, http {httpPort}) ...");
         await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", StartTimeout);
 
         // Both trainers serve the demo's base model: a small byte-level transformer built from a fixed seed.
         var spec = DemoModel.Spec;
-        var shape = new Dictionary<string, string>
+        var shape = new Dictionary<string, string>(runEvents)
         {
             ["COORDINATOR_Trainer__BaseModel"] = DemoModel.BaseModel,
             ["COORDINATOR_Trainer__Layers"] = Num(spec.Layers),
@@ -148,7 +155,8 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var trainingSeconds = training.Elapsed.TotalSeconds;
         var after = await EvaluateAsync(client, modelId, heldOutBatch, problems, "after", cancellationToken);
         var saved = await client.SaveStateAsync(modelId, "demo-adapter.state", includeOptimizerState: true, cancellationToken);
-        Report = new DemoReport(before.Loss, after.Loss, before.Correct, after.Correct, Problems, options.Steps, trainingSeconds);
+        var report = new DemoReport(before.Loss, after.Loss, before.Correct, after.Correct, Problems, options.Steps, trainingSeconds, new Dictionary<string, int>());
+        Report = report;
         Say($"Held-out loss {before.Loss:F3} -> {after.Loss:F3}; exact answers {before.Correct}/{Problems} -> {after.Correct}/{Problems} "
             + $"after {options.Steps} steps in {trainingSeconds:F1} s.");
         Say($"Saved the adapter (with optimizer state, step {saved.Step}) to {saved.Path}");
@@ -171,7 +179,28 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         await clientHost.StopAsync(CancellationToken.None);
         var exits = await StopChildrenAsync();
         Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}). Demo finished in {clock.Elapsed.TotalSeconds:F1} s.");
+
+        var recorded = CountEvents(eventsDirectory, runId, clientHost.Services.GetRequiredService<Serializer>());
+        Report = report with { EventsPerNode = recorded };
+        Say($"Run events of {runId}: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} (spools in {eventsDirectory}).");
         return Exit(exits);
+    }
+
+    /// <summary>Events of the run in each node's spool (the nodes have stopped, so every spool is complete).</summary>
+    private static Dictionary<string, int> CountEvents(string directory, string runId, Serializer serializer)
+    {
+        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var node in Directory.Exists(directory) ? Directory.GetDirectories(directory).Order(StringComparer.Ordinal) : Enumerable.Empty<string>())
+        {
+            using var spool = EventSpool.Open(node, serializer);
+            var count = spool.ReadAfter(0).Count(e => e.Stamp.RunId == runId);
+            if (count > 0)
+            {
+                counts[Path.GetFileName(node)] = count;
+            }
+        }
+
+        return counts;
     }
 
     private async Task<(double Loss, int Correct)> EvaluateAsync(
@@ -278,4 +307,6 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
 }
 
 /// <summary>What a demo run measured on its held-out problems.</summary>
-internal sealed record DemoReport(double LossBefore, double LossAfter, int CorrectBefore, int CorrectAfter, int Problems, int Steps, double TrainingSeconds);
+internal sealed record DemoReport(
+    double LossBefore, double LossAfter, int CorrectBefore, int CorrectAfter, int Problems, int Steps, double TrainingSeconds,
+    IReadOnlyDictionary<string, int> EventsPerNode);

@@ -24,6 +24,10 @@ public sealed partial class DemoTests
             Assert.True(report.CorrectAfter * 2 >= report.Problems, $"{report.CorrectAfter}/{report.Problems} right after training{Environment.NewLine}{output}");
             Assert.True(report.LossAfter < report.LossBefore / 4, $"held-out loss {report.LossBefore:F3} -> {report.LossAfter:F3}");
             Assert.True(new FileInfo(Path.Combine(workDir, "demo-adapter.state")).Length > 0);
+
+            // Every process recorded the run: the silo the operations' submissions and outcomes, a trainer their runs.
+            Assert.Equal(3, report.EventsPerNode.Count);
+            Assert.True(report.EventsPerNode.Values.Sum() > 4 * report.Steps, string.Join(", ", report.EventsPerNode));
         }
         finally
         {

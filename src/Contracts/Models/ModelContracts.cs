@@ -56,3 +56,21 @@ public sealed record ModelInfo(
     [property: Id(9)] string? FailureReason,
     [property: Id(10)] DateTimeOffset CreatedAt,
     [property: Id(11)] DateTimeOffset UpdatedAt);
+
+/// <summary>
+/// How a model's placement keys are made: the model and the placement's generation. The key names the model's adapter
+/// on its trainer and its slot in the capacity registry.
+/// </summary>
+public static class PlacementKeys
+{
+    /// <summary>The key of placement <paramref name="generation"/> of model <paramref name="modelId"/>.</summary>
+    public static string Of(string modelId, long generation) => $"{modelId}/{generation}";
+
+    /// <summary>The model a placement key belongs to.</summary>
+    public static string ModelOf(string placementKey)
+    {
+        ArgumentNullException.ThrowIfNull(placementKey);
+        var slash = placementKey.LastIndexOf('/');
+        return slash < 0 ? placementKey : placementKey[..slash];
+    }
+}

@@ -141,6 +141,13 @@ public sealed record OperationTicket(
     [property: Id(2)] string Kind,
     [property: Id(3)] long Sequence);
 
+/// <summary>How operation ids are made: from the model and the operation's sequence in its log (stable across failovers).</summary>
+public static class OperationIds
+{
+    /// <summary>The id of operation <paramref name="sequence"/> of model <paramref name="modelId"/>.</summary>
+    public static string Of(string modelId, long sequence) => $"op-{modelId}-{sequence}";
+}
+
 /// <summary>The status, and once finished the result or error, of a submitted operation.</summary>
 [GenerateSerializer, Immutable]
 public sealed record OperationResult(

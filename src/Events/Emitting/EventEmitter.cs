@@ -12,7 +12,7 @@ namespace Coordinator.Events.Emitting;
 /// background writer gives events their gapless per-node sequence, in the order they were stamped, and appends them
 /// to the node's <see cref="EventSpool"/>.
 /// </summary>
-public sealed class EventEmitter : IAsyncDisposable
+public sealed class EventEmitter : IRunEvents, IAsyncDisposable
 {
     private readonly Lock _stamping = new();
     private readonly Channel<(EventTags Tags, RunEventBody Body, DateTimeOffset At, HybridTime Clock, string? Trace, string? Span)> _queue =

@@ -4,6 +4,7 @@ using Coordinator.Grains.Models;
 using Coordinator.Grains.Sessions;
 using System.Net;
 using Coordinator.Contracts.Trainers;
+using Coordinator.Events.Emitting;
 using Coordinator.Grains.Placement;
 using Coordinator.Grains.Replicas;
 using Coordinator.Grains.Storage;
@@ -31,6 +32,9 @@ public static class CoordinatorSiloBuilderExtensions
         silo.Services.AddSectionOptions<ReplicaOptions>(configuration);
         silo.Services.AddSectionOptions<OperationOptions>(configuration);
         silo.Services.TryAddKeyedSingleton(CoordinatorTime.ServiceKey, TimeProvider.System);
+
+        // The host records run events with AddCoordinatorEvents; a host that does not (a test cluster) drops them.
+        silo.Services.TryAddSingleton<IRunEvents>(NoRunEvents.Instance);
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
         silo.AddCoordinatorErrors();

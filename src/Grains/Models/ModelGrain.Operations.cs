@@ -1,4 +1,5 @@
 using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
@@ -146,8 +147,9 @@ internal sealed partial class ModelGrain
         foreach (var operation in operations)
         {
             var sequence = ++_sequence;
-            var ticket = new OperationTicket(ModelId, $"op-{ModelId}-{sequence}", operation.Kind, sequence);
+            var ticket = new OperationTicket(ModelId, OperationIds.Of(ModelId, sequence), operation.Kind, sequence);
             accepted.Add(Open(new OperationRecord(ticket, operation, now, idempotencyKey)));
+            events.Emit(new OperationSubmitted(operation.Kind, sequence, idempotencyKey), Tags(ticket.OperationId));
         }
 
         if (idempotencyKey is not null)
@@ -479,6 +481,7 @@ internal sealed partial class ModelGrain
                     s.Status = ModelStatus.Loaded;
                     s.UpdatedAt = now;
                 }, null);
+                StatusChanged(ModelStatus.Placed);
                 _reconcile = false; // a fresh adapter: nothing ran on it
             }
 
@@ -729,6 +732,7 @@ internal sealed partial class ModelGrain
         foreach (var record in batch)
         {
             record.Publish();
+            events.Emit(new OperationCompleted(record.Ticket.Kind, record.Status == OperationStatus.Succeeded, record.ErrorCode?.ToString(), record.ErrorMessage), Tags(record.Ticket.OperationId));
             _finished.Enqueue(record);
             _unfinishedLoads -= record.Operation is LoadStateOperation ? 1 : 0;
         }

@@ -11,6 +11,8 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Serialization;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Emitting;
 
 namespace Coordinator.Grains.Models;
 
@@ -54,6 +56,7 @@ internal sealed partial class ModelGrain(
     [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
     IOptions<OperationOptions> operationOptions,
     Serializer serializer,
+    IRunEvents events,
     ILogger<ModelGrain> logger) : Grain, IModelGrain, ICorrelatedGrain
 {
     /// <summary>How long a grain call waits for a state write before answering Unavailable (the write goes on).</summary>
@@ -99,6 +102,7 @@ internal sealed partial class ModelGrain(
             s.CreatedAt = now;
             s.UpdatedAt = now;
         }, WritePatience);
+        StatusChanged(ModelStatus.None);
         return ToInfo();
     }
 
@@ -123,9 +127,10 @@ internal sealed partial class ModelGrain(
     {
         // The key is derived from the next generation but the generation is only persisted with the grant, so a
         // retry after a failed write asks with the same key and gets the same slot back.
-        var key = $"{ModelId}/{S.PlacementGeneration + 1}";
+        var key = PlacementKeys.Of(ModelId, S.PlacementGeneration + 1);
         var grant = await Capacity.ReserveAsync(new SlotRequest(ModelId, key, S.LastReplicaId));
         var now = time.GetUtcNow();
+        var from = S.Status;
         await ModelWriter.UpdateAsync(s =>
         {
             s.PlacementGeneration++;
@@ -135,6 +140,8 @@ internal sealed partial class ModelGrain(
             s.FailureReason = null;
             s.UpdatedAt = now;
         }, WritePatience);
+        StatusChanged(from);
+        events.Emit(new ModelPlaced(grant.IdempotencyKey), Tags());
         LogPlaced(ModelId, grant.ReplicaId);
     }
 
@@ -157,6 +164,7 @@ internal sealed partial class ModelGrain(
 
             // The capacity registry already dropped the replica with its slots; only the model's view changes.
             var now = time.GetUtcNow();
+            var from = S.Status;
             await FlushAsync(WritePatience, s =>
             {
                 s.Status = ModelStatus.Unloaded;
@@ -166,6 +174,7 @@ internal sealed partial class ModelGrain(
                 s.FailureReason = $"Replica '{replicaId}' was lost.";
                 s.UpdatedAt = now;
             });
+            StatusChanged(from, S.FailureReason);
             LogReplicaLost(ModelId, replicaId);
         }
 
@@ -193,6 +202,7 @@ internal sealed partial class ModelGrain(
         }
 
         var now = time.GetUtcNow();
+        var from = S.Status;
         await ModelWriter.UpdateAsync(s =>
         {
             s.Status = next;
@@ -202,6 +212,7 @@ internal sealed partial class ModelGrain(
             s.FailureReason = reason;
             s.UpdatedAt = now;
         }, WritePatience);
+        StatusChanged(from, reason);
     }
 
     private void EnsureExists()
@@ -228,6 +239,19 @@ internal sealed partial class ModelGrain(
         new(CoordinatorTelemetry.BaseModel, S.Status == ModelStatus.None ? null : S.BaseModel),
         new(CoordinatorTelemetry.ReplicaId, S.ReplicaId),
     ];
+
+    /// <summary>The tags of this model's events.</summary>
+    private EventTags Tags(string? operationId = null) =>
+        new(SessionId: S.Status == ModelStatus.None ? null : S.SessionId, ModelId: ModelId, OperationId: operationId, ReplicaId: S.ReplicaId);
+
+    /// <summary>Records a change of the model's status, as written.</summary>
+    private void StatusChanged(ModelStatus from, string? reason = null)
+    {
+        if (from != S.Status)
+        {
+            events.Emit(new StateChanged(EntityKind.Model, ModelId, from == ModelStatus.None ? null : from.ToString(), S.Status.ToString(), reason), Tags());
+        }
+    }
 
     private ModelInfo ToInfo() => new(
         ModelId, S.SessionId, S.BaseModel, S.Lora!, S.Status, S.ReplicaId, S.LastReplicaId,

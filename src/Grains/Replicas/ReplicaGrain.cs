@@ -2,6 +2,8 @@ using System.Diagnostics;
 using Coordinator.Contracts.Capacity;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Emitting;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Telemetry;
@@ -54,8 +56,10 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
         IOptions<ReplicaOptions> options,
         IClusterMembershipService membership,
+        IRunEvents events,
         ILogger<ReplicaGrain> logger)
     {
+        _events = events;
         _state = state;
         _time = time;
         _membership = membership;
@@ -63,6 +67,8 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         _logger = logger;
         _liveness = new GrainWatchdog(this, "replica-liveness", _options.LivenessCheckPeriod, _options.HeartbeatTimeout, EnforceLivenessAsync);
     }
+
+    private readonly IRunEvents _events;
 
     private string ReplicaId => this.GetPrimaryKeyString();
 
@@ -139,7 +145,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         await EnforceLivenessAsync();
         if (IsUp)
         {
-            await GoDownAsync(ReplicaStatus.Deregistered);
+            await GoDownAsync(ReplicaStatus.Deregistered, "it deregistered");
         }
 
         return ToInfo();
@@ -162,7 +168,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         if (IsUp && S.Endpoint == hostEndpoint)
         {
             LogHostLost(ReplicaId, reason);
-            await GoDownAsync(ReplicaStatus.Dead);
+            await GoDownAsync(ReplicaStatus.Dead, $"its host left the cluster ({reason})");
         }
 
         return ToInfo();
@@ -177,7 +183,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         if (IsUp && silence >= _options.HeartbeatTimeout && (silence >= _options.HeartbeatTimeout * ActiveHostGrace || !HostIsActiveMember()))
         {
             LogDead(ReplicaId, S.LastHeartbeatAt);
-            await GoDownAsync(ReplicaStatus.Dead);
+            await GoDownAsync(ReplicaStatus.Dead, $"no heartbeat since {S.LastHeartbeatAt:O}");
         }
         else if (S.SlotsPendingRemoval || S.PendingLostModels.Count > 0)
         {
@@ -200,7 +206,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         }
     }
 
-    private async Task GoDownAsync(ReplicaStatus status)
+    private async Task GoDownAsync(ReplicaStatus status, string reason)
     {
         // Stop new grants first, so the list of models read next is complete, then persist it before removing
         // the slots: a crash anywhere in between is finished by the next liveness check.
@@ -218,6 +224,13 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
             s.SlotsPendingRemoval = true;
             s.PendingLostModels = [.. models];
         });
+        var tags = new EventTags(ReplicaId: ReplicaId);
+        _events.Emit(new StateChanged(EntityKind.Replica, ReplicaId, null, status.ToString(), reason), tags);
+        if (status == ReplicaStatus.Dead)
+        {
+            _events.Emit(new ReplicaDeclaredDead(reason), tags);
+        }
+
         await ReleaseSlotsAsync();
     }
 

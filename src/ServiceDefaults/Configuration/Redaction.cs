@@ -28,6 +28,10 @@ public static class Redaction
         return JsonSerializer.Serialize(sections, PrintOptions);
     }
 
+    /// <summary>A short hash of the effective configuration (secrets redacted), so two nodes' configurations can be compared.</summary>
+    public static string ConfigHash(object settings) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(ToRedactedJson(settings))))[..16];
+
     private static void RedactSecrets(JsonTypeInfo info)
     {
         if (info.Kind != JsonTypeInfoKind.Object)

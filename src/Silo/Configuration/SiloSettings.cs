@@ -1,4 +1,5 @@
 using Coordinator.Client.Hosting;
+using Coordinator.Events.Hosting;
 using Coordinator.Grains.Models;
 using Coordinator.Grains.Replicas;
 using Coordinator.ServiceDefaults.Configuration;
@@ -18,6 +19,7 @@ internal sealed class SiloSettings : ISettingsRules
     public ReplicaOptions Replicas { get; init; } = new();
     public OperationOptions Operations { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
+    public EventsOptions Events { get; init; } = new();
 
     /// <summary>Loads, binds and validates; throws <see cref="ConfigurationException"/> naming every offending key.</summary>
     public static (SiloSettings Settings, Microsoft.Extensions.Configuration.IConfigurationRoot Configuration) Load(

@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using Coordinator.Client.Hosting;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Hosting;
+using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.Grains.Hosting;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.Silo.Configuration;
@@ -29,6 +32,7 @@ internal static partial class SiloHost
 
         var nodeId = $"silo-{settings.Cluster.AdvertisedAddress}:{settings.Cluster.SiloPort}";
         builder.AddCoordinatorServiceDefaults(settings.Telemetry, "coordinator-silo", nodeId);
+        builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, nodeId, NodeRole.Coordinator, Redaction.ConfigHash(settings));
         var health = builder.Services.AddHealthChecks().AddCheck<SiloActiveHealthCheck>("silo", tags: [ServiceDefaultsExtensions.ReadyTag]);
         if (redis is not null)
         {

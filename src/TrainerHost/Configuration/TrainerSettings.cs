@@ -1,4 +1,5 @@
 using Coordinator.Client.Hosting;
+using Coordinator.Events.Hosting;
 using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.ServiceDefaults.Telemetry;
 using Microsoft.Extensions.Configuration;
@@ -13,6 +14,7 @@ internal sealed class TrainerSettings
     public PersistenceOptions Persistence { get; init; } = new();
     public TrainerOptions Trainer { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
+    public EventsOptions Events { get; init; } = new();
 
     public static (TrainerSettings Settings, IConfigurationRoot Configuration) Load(
         string? configFile, IReadOnlyDictionary<string, string?> overrides, IDictionary<string, string?>? environment = null)

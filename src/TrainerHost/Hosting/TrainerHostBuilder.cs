@@ -1,6 +1,9 @@
 using System.Diagnostics;
 using System.Net;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Hosting;
 using Coordinator.Grains.Hosting;
+using Coordinator.ServiceDefaults.Configuration;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.TrainerHost.Trainers;
@@ -26,6 +29,7 @@ internal static partial class TrainerHostBuilder
         builder.Configuration.AddConfiguration(configuration);
         builder.AddCoordinatorLogging(configuration);
         builder.AddCoordinatorServiceDefaults(settings.Telemetry, "coordinator-trainer", settings.Trainer.ReplicaId);
+        builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, settings.Trainer.ReplicaId, NodeRole.Trainer, Redaction.ConfigHash(settings));
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TrainerRuntime>();
         builder.Services.AddSingleton<OperationSequencer>();

@@ -1,4 +1,7 @@
 using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Events;
+using Coordinator.Contracts.Models;
+using Coordinator.Events.Emitting;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Grains.Hosting;
 using Coordinator.Contracts.Trainers;
@@ -14,7 +17,7 @@ namespace Coordinator.TrainerHost.Trainers;
 /// </summary>
 [TrainerPlacement]
 [Reentrant]
-internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequencer sequencer, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain, ICorrelatedGrain
+internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequencer sequencer, IRunEvents events, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain, ICorrelatedGrain
 {
     public IEnumerable<KeyValuePair<string, string?>> Correlation => [new(CoordinatorTelemetry.ReplicaId, runtime.ReplicaId)];
 
@@ -29,6 +32,7 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         }
 
         await engine.CreateAdapterAsync(adapterKey, lora);
+        events.Emit(new AdapterLoaded(adapterKey), Tags(adapterKey));
         LogAdapterLoaded(adapterKey, runtime.ReplicaId);
     }
 
@@ -39,7 +43,7 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         var engine = runtime.Engine;
         try
         {
-            return await sequencer.RunAsync(adapterKey, order, () => engine.ExecuteAsync(adapterKey, operation));
+            return await sequencer.RunAsync(adapterKey, order, () => RecordedAsync(adapterKey, order.Sequence, operation, engine.ExecuteAsync(adapterKey, operation)));
         }
         catch (Exception ex) when (ex is not CoordinatorException)
         {
@@ -66,6 +70,38 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         return Task.FromResult(new AdapterProgress(lastStarted, [.. outcomes]));
     }
 
+    /// <summary>Records an operation's run (once: a repeat is answered by the sequencer without running) as training events.</summary>
+    private async Task<OperationOutput> RecordedAsync(string adapterKey, long sequence, TrainingOperation operation, Task<OperationOutput> run)
+    {
+        var tags = Tags(adapterKey, sequence);
+        try
+        {
+            var output = await run;
+            var timing = output.Timing;
+            events.Emit(new TrainingFinished(operation.Kind, output.Forward?.Loss, timing?.ComputeTime ?? TimeSpan.Zero, null), tags);
+            if (output.Checkpoint is { } checkpoint)
+            {
+                var duration = timing?.ComputeTime ?? TimeSpan.Zero;
+                events.Emit(operation is SaveStateOperation
+                    ? new CheckpointWritten(checkpoint.Path, File.Exists(checkpoint.Path) ? new FileInfo(checkpoint.Path).Length : 0, checkpoint.Step, duration)
+                    : new CheckpointRead(checkpoint.Path, checkpoint.Step, duration), tags);
+            }
+
+            return output;
+        }
+        catch (Exception ex)
+        {
+            events.Emit(new TrainingFinished(operation.Kind, null, TimeSpan.Zero, ex.Message), tags);
+            throw;
+        }
+    }
+
+    private EventTags Tags(string adapterKey, long? sequence = null)
+    {
+        var modelId = PlacementKeys.ModelOf(adapterKey);
+        return new EventTags(ModelId: modelId, OperationId: sequence is { } s ? OperationIds.Of(modelId, s) : null, ReplicaId: runtime.ReplicaId);
+    }
+
     /// <summary>
     /// A torch error (out of memory, a native failure) is the operation's failure, not the caller's input: reported as
     /// such with the original message; the process and its other adapters carry on.
@@ -78,6 +114,7 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         sequencer.Forget(adapterKey);
         if (await runtime.Engine.RemoveAdapterAsync(adapterKey))
         {
+            events.Emit(new AdapterUnloaded(adapterKey), Tags(adapterKey));
             LogAdapterUnloaded(adapterKey, runtime.ReplicaId);
         }
     }

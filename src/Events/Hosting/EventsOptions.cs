@@ -1,0 +1,49 @@
+using Coordinator.Client.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace Coordinator.Events.Hosting;
+
+/// <summary>Run events of this node (section <c>Events</c>).</summary>
+public sealed class EventsOptions : ISectionOptions<EventsOptions>
+{
+    /// <inheritdoc />
+    public static string SectionName => "Events";
+
+    /// <inheritdoc />
+    public static IValidateOptions<EventsOptions> Validator { get; } = new EventsOptionsValidator();
+
+    /// <summary>Record this node's run events.</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// The run the events belong to. A run is one start of a cluster: the demo makes one per invocation and gives it to
+    /// every process it starts; when empty, the cluster id (one deployment) names the run.
+    /// </summary>
+    public string RunId { get; set; } = "";
+
+    /// <summary>The node's spool directory; each node of a machine needs its own (the node id is appended).</summary>
+    public string Directory { get; set; } = "events";
+}
+
+/// <summary>Validates <see cref="EventsOptions"/>.</summary>
+public sealed class EventsOptionsValidator : IValidateOptions<EventsOptions>
+{
+    /// <inheritdoc />
+    public ValidateOptionsResult Validate(string? name, EventsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var section = EventsOptions.SectionName;
+        var errors = new List<string>();
+        if (options.RunId.Length > 0)
+        {
+            OptionRules.Identifier(errors, $"{section}:RunId", options.RunId);
+        }
+
+        if (options.Enabled && string.IsNullOrWhiteSpace(options.Directory))
+        {
+            errors.Add($"{section}:Directory: must not be empty while {section}:Enabled is true.");
+        }
+
+        return OptionRules.Result(errors);
+    }
+}
