@@ -70,6 +70,7 @@ public sealed class EventSpoolTests : IDisposable
         using (var spool = Open())
         {
             AppendRange(spool, 1, 4);
+            spool.Flush();
             recordStart = new FileInfo(Directory.GetFiles(_directory).Single()).Length;
             AppendRange(spool, 5, 5);
         }

@@ -62,9 +62,16 @@ public sealed class EventEmitter : IRunEvents, IAsyncDisposable
 
     private async Task WriteAsync()
     {
-        await foreach (var (tags, body, at, clock, trace, span) in _queue.Reader.ReadAllAsync())
+        // What is queued goes out in one flush: one write to the operating system per burst, not per event.
+        while (await _queue.Reader.WaitToReadAsync())
         {
-            _spool.Append(new RunEvent(new EventStamp(RunId, NodeId, _spool.LastSequence + 1, at, clock, trace, span), tags, body));
+            while (_queue.Reader.TryRead(out var queued))
+            {
+                var (tags, body, at, clock, trace, span) = queued;
+                _spool.Append(new RunEvent(new EventStamp(RunId, NodeId, _spool.LastSequence + 1, at, clock, trace, span), tags, body));
+            }
+
+            _spool.Flush();
         }
     }
 }

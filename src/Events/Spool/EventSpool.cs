@@ -9,8 +9,9 @@ namespace Coordinator.Events.Spool;
 /// A node's crash-safe local spool of run events: append-only segment files in one directory. Each record is framed as
 /// magic, payload length, CRC-32 of the payload, then the payload (the event in Orleans' binary format, the wire format
 /// of the events' shipping). A record cut short by a crash (a torn tail) or damaged on disk is skipped and counted
-/// when the spool is read; the next record is found again by its magic. Every append reaches the operating system
-/// before it returns, so a killed process loses nothing it appended. Segments roll at a size; whole segments are
+/// when the spool is read; the next record is found again by its magic. Appends are buffered until <see cref="Flush"/>
+/// (the emitter flushes whenever its queue runs empty); what was flushed has reached the operating system, so a killed
+/// process loses nothing flushed. Segments roll at a size; whole segments are
 /// deleted once the recorder holds their events (<see cref="TrimThrough"/>). One writer; reads are for recovery and
 /// shipping, on the writer's thread.
 /// </summary>
@@ -69,7 +70,7 @@ public sealed class EventSpool : IDisposable
         return spool;
     }
 
-    /// <summary>Appends an event; its sequence must follow <see cref="LastSequence"/>.</summary>
+    /// <summary>Appends an event (buffered: see <see cref="Flush"/>); its sequence must follow <see cref="LastSequence"/>.</summary>
     public void Append(RunEvent runEvent)
     {
         ArgumentNullException.ThrowIfNull(runEvent);
@@ -90,11 +91,12 @@ public sealed class EventSpool : IDisposable
         BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(8), Crc32.HashToUInt32(payload));
         payload.CopyTo(record, HeaderBytes);
 
-        var file = Current(runEvent.Stamp.Sequence);
-        file.Write(record);
-        file.Flush();
+        Current(runEvent.Stamp.Sequence).Write(record);
         LastSequence = runEvent.Stamp.Sequence;
     }
+
+    /// <summary>Hands what was appended to the operating system.</summary>
+    public void Flush() => _current?.Flush();
 
     /// <summary>The events after <paramref name="sequence"/>, in order; damaged records are skipped and counted in <see cref="Skipped"/>.</summary>
     public IEnumerable<RunEvent> ReadAfter(long sequence)
