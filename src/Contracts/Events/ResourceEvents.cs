@@ -1,8 +1,10 @@
 namespace Coordinator.Contracts.Events;
 
 /// <summary>
-/// A snapshot of the node's resources (every 30 s by default). GPU fields are null on a node without one; counters
-/// (network bytes) are totals since the process started, so the difference of two snapshots is the traffic between.
+/// A snapshot of the node's resources (every 30 s by default): the process's CPU use since the previous snapshot (0 to
+/// 1 of all cores) and working set; the machine's network byte counters (totals since boot, so the difference of two
+/// snapshots is the traffic between; null where the platform does not say) and the free disk under the node's spool.
+/// GPU fields are null on a node without a GPU.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record ResourceSnapshot(
@@ -10,8 +12,8 @@ public sealed record ResourceSnapshot(
     [property: Id(1)] long MemoryBytes,
     [property: Id(2)] long? GpuMemoryBytes,
     [property: Id(3)] double? GpuUtilization,
-    [property: Id(4)] long NetworkBytesSent,
-    [property: Id(5)] long NetworkBytesReceived,
+    [property: Id(4)] long? NetworkBytesSent,
+    [property: Id(5)] long? NetworkBytesReceived,
     [property: Id(6)] long DiskBytesAvailable) : RunEventBody
 {
     /// <inheritdoc />

@@ -1,6 +1,7 @@
 using Coordinator.Contracts.Events;
 using Coordinator.Events.Clock;
 using Coordinator.Events.Emitting;
+using Coordinator.Events.Resources;
 using Coordinator.Events.Spool;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -12,8 +13,9 @@ namespace Coordinator.Events.Hosting;
 public static class EventsHostingExtensions
 {
     /// <summary>
-    /// Records this node's run events (<see cref="IRunEvents"/>) in its spool, <c>{Directory}/{nodeId}</c>, and a
-    /// <see cref="RunStarted"/> when the host starts; the spool is flushed when it stops. With events disabled, facts are dropped.
+    /// Records this node's run events (<see cref="IRunEvents"/>) in its spool, <c>{Directory}/{nodeId}</c>: a
+    /// <see cref="RunStarted"/> when the host starts, a <see cref="ResourceSnapshot"/> every <c>ResourcePeriod</c>, and
+    /// what the node's code emits; the spool is flushed when the host stops. With events disabled, facts are dropped.
     /// </summary>
     public static IServiceCollection AddCoordinatorEvents(
         this IServiceCollection services, EventsOptions options, string runId, string nodeId, NodeRole role, string configHash)
@@ -33,6 +35,8 @@ public static class EventsHostingExtensions
             sp.GetRequiredService<EventSpool>(), sp.GetRequiredService<HybridClock>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, run, nodeId));
         services.AddSingleton<IRunEvents>(sp => sp.GetRequiredService<EventEmitter>());
         services.AddHostedService(sp => new RunLifetime(sp.GetRequiredService<EventEmitter>(), role, configHash));
+        services.AddHostedService(sp => new ResourceSampler(
+            sp.GetRequiredService<IRunEvents>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, options.ResourcePeriod, options.Directory));
         return services;
     }
 

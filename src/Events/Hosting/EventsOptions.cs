@@ -23,6 +23,9 @@ public sealed class EventsOptions : ISectionOptions<EventsOptions>
 
     /// <summary>The node's spool directory; each node of a machine needs its own (the node id is appended).</summary>
     public string Directory { get; set; } = "events";
+
+    /// <summary>How often the node records a snapshot of its resources.</summary>
+    public TimeSpan ResourcePeriod { get; set; } = TimeSpan.FromSeconds(30);
 }
 
 /// <summary>Validates <see cref="EventsOptions"/>.</summary>
@@ -39,6 +42,7 @@ public sealed class EventsOptionsValidator : IValidateOptions<EventsOptions>
             OptionRules.Identifier(errors, $"{section}:RunId", options.RunId);
         }
 
+        OptionRules.Period(errors, $"{section}:ResourcePeriod", options.ResourcePeriod);
         if (options.Enabled && string.IsNullOrWhiteSpace(options.Directory))
         {
             errors.Add($"{section}:Directory: must not be empty while {section}:Enabled is true.");
