@@ -114,7 +114,7 @@ public sealed class CoordinatorClient
         Traced("model.operation.get", CoordinatorTelemetry.ModelId, modelId, () => Model(modelId).GetOperationAsync(Require.Id(operationId, nameof(operationId))));
 
     /// <summary>
-    /// Waits for an operation to finish (in waits of at most <see cref="IModelGrain.MaxAwait"/>), up to
+    /// Waits for an operation to finish (in waits of at most <see cref="CoordinatorClientOptions.WaitSlice"/>), up to
     /// <paramref name="timeout"/> (default: no limit); returns its last status.
     /// </summary>
     public async Task<OperationResult> WaitAsync(OperationTicket ticket, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
@@ -125,7 +125,7 @@ public sealed class CoordinatorClient
 
     /// <summary>
     /// Waits for operations of one model to finish, up to <paramref name="timeout"/> (default: no limit), in one call
-    /// per <see cref="IModelGrain.MaxAwait"/>; returns their last statuses in the given order.
+    /// per <see cref="CoordinatorClientOptions.WaitSlice"/>; returns their last statuses in the given order.
     /// </summary>
     public async Task<IReadOnlyList<OperationResult>> WaitAsync(IReadOnlyList<OperationTicket> tickets, TimeSpan? timeout = null, CancellationToken cancellationToken = default)
     {
