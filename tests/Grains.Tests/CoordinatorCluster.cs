@@ -1,5 +1,6 @@
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
+using Coordinator.Events.Emitting;
 using Coordinator.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -38,8 +39,12 @@ public sealed class CoordinatorCluster : IAsyncDisposable
 
     public IGrainFactory Grains => Cluster.Client;
 
-    /// <summary>Starts the cluster on <paramref name="persistence"/>, or on <paramref name="storage"/> (a test double) when given.</summary>
-    public static async Task<CoordinatorCluster> StartAsync(short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null)
+    /// <summary>
+    /// Starts the cluster on <paramref name="persistence"/>, or on <paramref name="storage"/> (a test double) when given;
+    /// the grains' run events go to <paramref name="events"/> when given (dropped otherwise).
+    /// </summary>
+    public static async Task<CoordinatorCluster> StartAsync(
+        short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null, IRunEvents? events = null)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -56,6 +61,11 @@ public sealed class CoordinatorCluster : IAsyncDisposable
         builder.ConfigureSilo((_, silo) =>
         {
             silo.Services.AddKeyedSingleton<TimeProvider>(CoordinatorTime.ServiceKey, time);
+            if (events is not null)
+            {
+                silo.Services.AddSingleton(events);
+            }
+
             silo.AddCoordinatorGrains(configuration);
             if (storage is null)
             {

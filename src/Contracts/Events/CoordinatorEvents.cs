@@ -9,8 +9,6 @@ public enum EntityKind
     Model = 2,
     /// <summary>A replica (tag: replica id).</summary>
     Replica = 3,
-    /// <summary>A base model's LoRA capacity.</summary>
-    Capacity = 4,
 }
 
 /// <summary>An entity's status as the node saw it change (for example a model from Placed to Loaded).</summary>

@@ -41,6 +41,9 @@ internal sealed partial class ModelGrain
     /// <summary>Sequences accepted and not yet finished (staged outcomes count as finished).</summary>
     private readonly SortedSet<long> _open = [];
 
+    /// <summary>Operations not yet published (queued, running, or staged and not yet written), by sequence: the pending log.</summary>
+    private readonly SortedDictionary<long, OperationRecord> _unpublished = [];
+
     /// <summary>Outcomes decided but not yet written: published (waiters told) once they are.</summary>
     private readonly List<OperationRecord> _staged = [];
 
@@ -176,6 +179,7 @@ internal sealed partial class ModelGrain
         _operations[record.Ticket.OperationId] = record;
         _queue.Enqueue(record);
         _open.Add(record.Sequence);
+        _unpublished[record.Sequence] = record;
         _unfinishedLoads += record.Operation is LoadStateOperation ? 1 : 0;
         return record;
     }
@@ -206,9 +210,7 @@ internal sealed partial class ModelGrain
         pending.State.LastSequence = through;
         // Every operation whose outcome is not yet written, staged ones included: dropped from here before its outcome
         // is in the model's state, a crash in between would lose it.
-        pending.State.Operations = [.. _operations.Values
-            .Where(r => !r.IsCompleted)
-            .OrderBy(r => r.Sequence)
+        pending.State.Operations = [.. _unpublished.Values
             .Select(r => new PendingOperation
             {
                 OperationId = r.Ticket.OperationId,
@@ -732,6 +734,7 @@ internal sealed partial class ModelGrain
         foreach (var record in batch)
         {
             record.Publish();
+            _unpublished.Remove(record.Sequence);
             events.Emit(new OperationCompleted(record.Ticket.Kind, record.Status == OperationStatus.Succeeded, record.ErrorCode?.ToString(), record.ErrorMessage), Tags(record.Ticket.OperationId));
             _finished.Enqueue(record);
             _unfinishedLoads -= record.Operation is LoadStateOperation ? 1 : 0;

@@ -96,6 +96,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         await GrainFactory.GetGrain<ILoraCapacityGrain>(request.BaseModel).UpsertReplicaAsync(ReplicaId, request.LoraCapacity);
         await GrainFactory.GetGrain<IBaseModelIndexGrain>(0).AddAsync(request.BaseModel);
         var now = _time.GetUtcNow();
+        var from = S.Status;
         await _state.MutateAsync(s =>
         {
             s.RegisteredAt = IsUp ? s.RegisteredAt : now;
@@ -106,6 +107,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
             s.Endpoint = request.Endpoint;
             s.LastHeartbeatAt = now;
         });
+        StatusChanged(from, "registered");
         await _liveness.StartAsync(persist: true);
         LogRegistered(ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!.Kind);
         return ToInfo();
@@ -135,7 +137,9 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         }
 
         await Capacity.SetDrainingAsync(ReplicaId, true);
+        var from = S.Status;
         await _state.MutateAsync(s => s.Status = ReplicaStatus.Draining);
+        StatusChanged(from, "drained");
         return ToInfo();
     }
 
@@ -218,17 +222,17 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
             models = snapshot.Replicas.First(r => r.ReplicaId == ReplicaId).ModelIds;
         }
 
+        var from = S.Status;
         await _state.MutateAsync(s =>
         {
             s.Status = status;
             s.SlotsPendingRemoval = true;
             s.PendingLostModels = [.. models];
         });
-        var tags = new EventTags(ReplicaId: ReplicaId);
-        _events.Emit(new StateChanged(EntityKind.Replica, ReplicaId, null, status.ToString(), reason), tags);
+        StatusChanged(from, reason);
         if (status == ReplicaStatus.Dead)
         {
-            _events.Emit(new ReplicaDeclaredDead(reason), tags);
+            _events.Emit(new ReplicaDeclaredDead(reason), new EventTags(ReplicaId: ReplicaId));
         }
 
         await ReleaseSlotsAsync();
@@ -263,6 +267,17 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         new(CoordinatorTelemetry.ReplicaId, ReplicaId),
         new(CoordinatorTelemetry.BaseModel, S.Status == ReplicaStatus.None ? null : S.BaseModel),
     ];
+
+    /// <summary>Records a change of the replica's status, as written.</summary>
+    private void StatusChanged(ReplicaStatus from, string reason)
+    {
+        if (from != S.Status)
+        {
+            _events.Emit(
+                new StateChanged(EntityKind.Replica, ReplicaId, from == ReplicaStatus.None ? null : from.ToString(), S.Status.ToString(), reason),
+                new EventTags(ReplicaId: ReplicaId));
+        }
+    }
 
     private ReplicaInfo ToInfo() => new(
         ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!, S.Endpoint, S.Status, S.RegisteredAt, S.LastHeartbeatAt);

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Emitting;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Sessions;
 using Coordinator.Contracts.Telemetry;
@@ -34,13 +36,16 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     private readonly SessionOptions _options;
     private readonly ILogger<SessionGrain> _logger;
     private readonly GrainWatchdog _lease;
+    private readonly IRunEvents _events;
 
     public SessionGrain(
         [PersistentState("session", PersistenceSchema.StorageName)] IPersistentState<SessionState> state,
         [FromKeyedServices(CoordinatorTime.ServiceKey)] TimeProvider time,
         IOptions<SessionOptions> options,
+        IRunEvents events,
         ILogger<SessionGrain> logger)
     {
+        _events = events;
         _state = state;
         _time = time;
         _options = options.Value;
@@ -78,6 +83,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
             s.CreatedAt = now;
             s.LastHeartbeatAt = now;
         });
+        StatusChanged(SessionStatus.None);
         await _lease.StartAsync(persist: true);
         LogCreated(SessionId);
         return ToInfo();
@@ -171,11 +177,13 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
 
     private async Task EndAsync(SessionStatus status)
     {
+        var from = S.Status;
         await _state.MutateAsync(s =>
         {
             s.Status = status;
             s.PendingReleases = [.. s.ModelIds];
         });
+        StatusChanged(from);
         await ReleasePendingAsync();
     }
 
@@ -199,6 +207,17 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     }
 
     public IEnumerable<KeyValuePair<string, string?>> Correlation => [new(CoordinatorTelemetry.SessionId, SessionId)];
+
+    /// <summary>Records a change of the session's status, as written.</summary>
+    private void StatusChanged(SessionStatus from)
+    {
+        if (from != S.Status)
+        {
+            _events.Emit(
+                new StateChanged(EntityKind.Session, SessionId, from == SessionStatus.None ? null : from.ToString(), S.Status.ToString(), null),
+                new EventTags(SessionId: SessionId));
+        }
+    }
 
     private void EnsureOwner(string ownerToken)
     {
