@@ -1,5 +1,6 @@
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Replicas;
+using Orleans.Metadata;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -11,13 +12,21 @@ namespace Coordinator.TrainerHost.Trainers;
 /// long pause), its adapters were released there: it drops them here too and registers again.
 /// </summary>
 internal sealed partial class ReplicaRegistration(
-    TrainerRuntime runtime, IGrainFactory grains, ILocalSiloDetails silo, TimeProvider time, ILogger<ReplicaRegistration> logger) : BackgroundService
+    TrainerRuntime runtime,
+    IGrainFactory grains,
+    ILocalSiloDetails silo,
+    IClusterManifestProvider manifests,
+    GrainInterfaceTypeResolver interfaces,
+    GrainInterfaceTypeToGrainTypeResolver implementations,
+    TimeProvider time,
+    ILogger<ReplicaRegistration> logger) : BackgroundService
 {
     private IReplicaGrain Replica => grains.GetGrain<IReplicaGrain>(runtime.ReplicaId);
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         await runtime.StartAsync();
+        await AwaitCoordinatorAsync(cancellationToken);
         await RegisterAsync();
         await base.StartAsync(cancellationToken);
     }
@@ -68,6 +77,29 @@ internal sealed partial class ReplicaRegistration(
         }
     }
 
+    /// <summary>
+    /// Joining the cluster is not enough to call a coordinator grain: this silo learns which grain types the others
+    /// host from their manifests, fetched after membership changes. Calling before that fails with "no implementation".
+    /// </summary>
+    private async Task AwaitCoordinatorAsync(CancellationToken cancellationToken)
+    {
+        var replicaType = interfaces.GetGrainInterfaceType(typeof(IReplicaGrain));
+        if (implementations.TryGetGrainType(replicaType, out _))
+        {
+            return;
+        }
+
+        LogAwaitingCoordinator(runtime.ReplicaId);
+        await foreach (var update in manifests.Updates.WithCancellation(cancellationToken))
+        {
+            // The resolver reads the provider's current manifest, which is this update or a newer one.
+            if (implementations.TryGetGrainType(replicaType, out _))
+            {
+                return;
+            }
+        }
+    }
+
     private async Task RegisterAsync()
     {
         var engine = runtime.Engine;
@@ -78,6 +110,9 @@ internal sealed partial class ReplicaRegistration(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} registered: base model {BaseModel} ({Fingerprint}) on {DeviceKind} [{DeviceName}], {Capacity} LoRA slot(s)")]
     private partial void LogRegistered(string replicaId, string baseModel, string deviceKind, string deviceName, int capacity, string fingerprint);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} waits for a coordinator silo's grain manifest before registering")]
+    private partial void LogAwaitingCoordinator(string replicaId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} deregistered")]
     private partial void LogDeregistered(string replicaId);
