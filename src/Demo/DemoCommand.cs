@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
-using Coordinator.ServiceDefaults.Cli;
+using Coordinator.Hosting.Cli;
 
 namespace Coordinator.Demo;
 

@@ -1,6 +1,6 @@
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 using Coordinator.TestSupport;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.Training.Engine;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 
 namespace Coordinator.Demo.Tests;
 

@@ -1,5 +1,5 @@
 using Coordinator.TestSupport;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 
 namespace Coordinator.Silo.Tests;
 

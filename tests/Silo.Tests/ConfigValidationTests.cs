@@ -1,6 +1,6 @@
 using Coordinator.Client.Configuration;
 using Coordinator.Client.Hosting;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Configuration;
 using Coordinator.Silo.Configuration;
 
 namespace Coordinator.Silo.Tests;

@@ -3,7 +3,7 @@ using Coordinator.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans;
 using Orleans.Runtime;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 
 namespace Coordinator.Silo.Tests;
 

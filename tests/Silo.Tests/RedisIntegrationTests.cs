@@ -4,7 +4,7 @@ using Coordinator.Contracts.Sessions;
 using Coordinator.Contracts.Training;
 using Coordinator.Silo.Persistence;
 using StackExchange.Redis;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 
 namespace Coordinator.Silo.Tests;
 

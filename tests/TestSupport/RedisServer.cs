@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using StackExchange.Redis;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 
 namespace Coordinator.TestSupport;
 

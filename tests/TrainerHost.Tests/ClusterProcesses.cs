@@ -1,5 +1,5 @@
 using Coordinator.Client.Hosting;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;

@@ -4,7 +4,7 @@ using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 using Coordinator.TestSupport;
 using Coordinator.Training.Tasks;
 using Microsoft.Extensions.DependencyInjection;

@@ -3,7 +3,7 @@ using Coordinator.Client;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
-using Coordinator.ServiceDefaults.Processes;
+using Coordinator.Hosting.Processes;
 using Coordinator.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

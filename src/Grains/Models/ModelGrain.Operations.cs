@@ -131,11 +131,11 @@ internal sealed partial class ModelGrain
 
         // A load_state that has not finished (submitted now, queued or already running) will place the model again first.
         var resuming = operations[0] is LoadStateOperation || _unfinishedLoads > 0;
-        if (S.Status is ModelStatus.Unloaded or ModelStatus.Failed && !resuming)
+        if (Current.Status is ModelStatus.Unloaded or ModelStatus.Failed && !resuming)
         {
             throw CoordinatorException.InvalidState(
-                $"Model '{ModelId}' is {S.Status}{(S.FailureReason is null ? "" : $" ({S.FailureReason})")}: its adapter is no longer loaded. "
-                + $"Submit load_state{(S.LastSavedStatePath is null ? "" : $" (last saved: {S.LastSavedStatePath})")} to go on from saved state, or place it again to start from fresh weights.");
+                $"Model '{ModelId}' is {Current.Status}{(Current.FailureReason is null ? "" : $" ({Current.FailureReason})")}: its adapter is no longer loaded. "
+                + $"Submit load_state{(Current.LastSavedStatePath is null ? "" : $" (last saved: {Current.LastSavedStatePath})")} to go on from saved state, or place it again to start from fresh weights.");
         }
 
         if (_queue.Count + operations.Count > Limits.MaxQueuedOperations)
@@ -227,7 +227,7 @@ internal sealed partial class ModelGrain
     /// <summary>Rebuilds the log from storage on activation; unfinished operations are queued to be reconciled and run.</summary>
     private void Restore()
     {
-        foreach (var entry in S.Finished.OrderBy(f => f.Sequence))
+        foreach (var entry in Current.Finished.OrderBy(f => f.Sequence))
         {
             var output = entry.Output is null ? null : serializer.Deserialize<OperationOutput>(entry.Output);
             var record = OperationRecord.Finished(new OperationTicket(ModelId, entry.OperationId, entry.Kind, entry.Sequence), entry, output);
@@ -237,10 +237,10 @@ internal sealed partial class ModelGrain
             Index(record);
         }
 
-        _sequence = Math.Max(pending.State.LastSequence, Math.Max(S.CompletedThrough, S.Finished.Count == 0 ? 0 : S.Finished.Max(f => f.Sequence)));
+        _sequence = Math.Max(pending.State.LastSequence, Math.Max(Current.CompletedThrough, Current.Finished.Count == 0 ? 0 : Current.Finished.Max(f => f.Sequence)));
         foreach (var entry in pending.State.Operations.OrderBy(p => p.Sequence))
         {
-            if (entry.Sequence <= S.CompletedThrough || _operations.ContainsKey(entry.OperationId))
+            if (entry.Sequence <= Current.CompletedThrough || _operations.ContainsKey(entry.OperationId))
             {
                 continue;
             }
@@ -345,7 +345,7 @@ internal sealed partial class ModelGrain
         {
             if (_queue.Count > 0 && _dispatched.Count < MaxDispatched)
             {
-                if (_reconcile && S.Status == ModelStatus.Loaded)
+                if (_reconcile && Current.Status == ModelStatus.Loaded)
                 {
                     await ReconcileAsync();
                     continue;
@@ -358,7 +358,7 @@ internal sealed partial class ModelGrain
                 }
 
                 record.Status = OperationStatus.Running;
-                if (S.Status != ModelStatus.Loaded)
+                if (Current.Status != ModelStatus.Loaded)
                 {
                     await FinishDispatchedAsync();
                     if (!await PrepareAsync(record))
@@ -399,7 +399,7 @@ internal sealed partial class ModelGrain
     private async Task ReconcileAsync()
     {
         _reconcile = false;
-        var placement = S.PlacementKey!;
+        var placement = Current.PlacementKey!;
         var queued = _queue.Where(r => !r.IsSettled).ToList();
         AdapterProgress progress;
         try
@@ -410,10 +410,10 @@ internal sealed partial class ModelGrain
         {
             // The trainer or its adapter is gone, and what it ran went with it: as when a replica is lost, the queued
             // operations fail and the model accepts load_state.
-            FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"the adapter on replica '{S.ReplicaId}' is gone ({ex.Message}); its state went with it");
+            FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"the adapter on replica '{Current.ReplicaId}' is gone ({ex.Message}); its state went with it");
             await FlushAsync(null);
             _reconcile = true; // until the slot is released (it is asked again should this fail)
-            await ReleaseSlotAsync(ModelStatus.Unloaded, $"Its adapter on replica '{S.ReplicaId}' is gone: {ex.Message}");
+            await ReleaseSlotAsync(ModelStatus.Unloaded, $"Its adapter on replica '{Current.ReplicaId}' is gone: {ex.Message}");
             _reconcile = false;
             return;
         }
@@ -456,24 +456,24 @@ internal sealed partial class ModelGrain
             EnsureLive();
             if (!HoldsSlot)
             {
-                if (S.Status is ModelStatus.Unloaded or ModelStatus.Failed && record.Operation is not LoadStateOperation)
+                if (Current.Status is ModelStatus.Unloaded or ModelStatus.Failed && record.Operation is not LoadStateOperation)
                 {
-                    throw CoordinatorException.InvalidState($"Model '{ModelId}' is {S.Status} ({S.FailureReason}); submit load_state to go on from saved state.");
+                    throw CoordinatorException.InvalidState($"Model '{ModelId}' is {Current.Status} ({Current.FailureReason}); submit load_state to go on from saved state.");
                 }
 
                 await PlaceCoreAsync();
             }
 
-            if (S.Status == ModelStatus.Placed)
+            if (Current.Status == ModelStatus.Placed)
             {
                 try
                 {
-                    await Trainer.LoadAdapterAsync(S.PlacementKey!, S.Lora!);
+                    await Trainer.LoadAdapterAsync(Current.PlacementKey!, Current.Lora!);
                 }
                 catch (CoordinatorException ex) when (ex.Code != CoordinatorErrorCode.ReplicaUnavailable)
                 {
                     // The trainer refused the adapter (full, or a conflicting one under the key): give the slot back.
-                    await ReleaseSlotAsync(ModelStatus.Failed, $"Loading on replica '{S.ReplicaId}' failed: {ex.Message}");
+                    await ReleaseSlotAsync(ModelStatus.Failed, $"Loading on replica '{Current.ReplicaId}' failed: {ex.Message}");
                     throw;
                 }
 
@@ -491,17 +491,17 @@ internal sealed partial class ModelGrain
         }
         catch (Exception ex)
         {
-            await FailAsync(record, ex, S.ReplicaId ?? S.LastReplicaId, S.PlacementKey);
+            await FailAsync(record, ex, Current.ReplicaId ?? Current.LastReplicaId, Current.PlacementKey);
             return false;
         }
     }
 
-    private ITrainerGrain Trainer => GrainFactory.GetGrain<ITrainerGrain>(S.ReplicaId!);
+    private ITrainerGrain Trainer => GrainFactory.GetGrain<ITrainerGrain>(Current.ReplicaId!);
 
     /// <summary>Sends an operation to the loaded adapter, after the one sent there before it.</summary>
     private Dispatched Dispatch(OperationRecord record)
     {
-        var placement = S.PlacementKey!;
+        var placement = Current.PlacementKey!;
         var previous = _lastSent.PlacementKey == placement ? _lastSent.Sequence : 0;
         OperationOrder order;
         if (record.Sequence > previous)
@@ -515,7 +515,7 @@ internal sealed partial class ModelGrain
             order = new OperationOrder(record.Sequence, record.Sequence - 1);
         }
 
-        return new Dispatched(record, S.ReplicaId!, placement, Trainer.ExecuteAsync(placement, order, record.Operation!));
+        return new Dispatched(record, Current.ReplicaId!, placement, Trainer.ExecuteAsync(placement, order, record.Operation!));
     }
 
     private async Task FinishDispatchedAsync()
@@ -577,7 +577,7 @@ internal sealed partial class ModelGrain
             : (CoordinatorErrorCode.ReplicaUnavailable, $"Trainer of replica '{replicaId}' did not answer {record.Ticket.Kind}: {exception.GetType().Name}: {exception.Message}");
         Stage(record, OperationStatus.Failed, null, code, message);
         LogOperationFailed(ModelId, record.Ticket.OperationId, record.Ticket.Kind, message);
-        if (code == CoordinatorErrorCode.ReplicaUnavailable && (placementKey is null || placementKey == S.PlacementKey))
+        if (code == CoordinatorErrorCode.ReplicaUnavailable && (placementKey is null || placementKey == Current.PlacementKey))
         {
             FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"an earlier operation ({record.Ticket.OperationId}) could not reach the trainer: {message}");
         }
@@ -597,9 +597,9 @@ internal sealed partial class ModelGrain
             return;
         }
 
-        S.StepCount = step.Value;
-        S.LastSavedStatePath = operation is SaveStateOperation ? output.Checkpoint?.Path : S.LastSavedStatePath;
-        S.UpdatedAt = time.GetUtcNow();
+        Current.StepCount = step.Value;
+        Current.LastSavedStatePath = operation is SaveStateOperation ? output.Checkpoint?.Path : Current.LastSavedStatePath;
+        Current.UpdatedAt = time.GetUtcNow();
     }
 
     /// <summary>
@@ -626,19 +626,19 @@ internal sealed partial class ModelGrain
 
     private async Task UnloadFromTrainerAsync()
     {
-        if (S.Status != ModelStatus.Loaded)
+        if (Current.Status != ModelStatus.Loaded)
         {
             return;
         }
 
         try
         {
-            await Trainer.UnloadAdapterAsync(S.PlacementKey!);
+            await Trainer.UnloadAdapterAsync(Current.PlacementKey!);
         }
         catch (Exception ex)
         {
             // The slot is released either way; a trainer that is gone has freed the adapter with its process.
-            LogTrainerUnloadFailed(ex, ModelId, S.ReplicaId!);
+            LogTrainerUnloadFailed(ex, ModelId, Current.ReplicaId!);
         }
     }
 
@@ -681,7 +681,7 @@ internal sealed partial class ModelGrain
             return;
         }
 
-        change?.Invoke(S);
+        change?.Invoke(Current);
         var batch = _staged.ToList();
         _staged.Clear();
         foreach (var record in batch)
@@ -696,8 +696,8 @@ internal sealed partial class ModelGrain
             _persisted.Remove(sequence);
         }
 
-        S.CompletedThrough = completedThrough;
-        S.Finished = [.. _persisted.Values.Select(r => r.ToFinished(serializer))];
+        Current.CompletedThrough = completedThrough;
+        Current.Finished = [.. _persisted.Values.Select(r => r.ToFinished(serializer))];
         var write = PublishAfterAsync(ModelWriter.WriteAsync(null), batch);
         if (patience is not { } p)
         {

@@ -73,19 +73,19 @@ internal sealed partial class ModelGrain(
 
     private string ModelId => this.GetPrimaryKeyString();
 
-    private ModelState S => state.State;
+    private ModelState Current => state.State;
 
-    private bool HoldsSlot => S.Status is ModelStatus.Placed or ModelStatus.Loaded;
+    private bool HoldsSlot => Current.Status is ModelStatus.Placed or ModelStatus.Loaded;
 
-    private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(S.BaseModel);
+    private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(Current.BaseModel);
 
     public async Task<ModelInfo> InitializeAsync(string sessionId, string ownerTokenHash, CreateModelRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
-        if (S.Status != ModelStatus.None)
+        if (Current.Status != ModelStatus.None)
         {
-            var same = S.SessionId == sessionId && S.BaseModel == request.BaseModel && S.Lora is { } lora && lora.SameAs(request.Lora);
+            var same = Current.SessionId == sessionId && Current.BaseModel == request.BaseModel && Current.Lora is { } lora && lora.SameAs(request.Lora);
             return same
                 ? ToInfo()
                 : throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"Model '{ModelId}' already exists with other parameters or in another session.");
@@ -127,10 +127,10 @@ internal sealed partial class ModelGrain(
     {
         // The key is derived from the next generation but the generation is only persisted with the grant, so a
         // retry after a failed write asks with the same key and gets the same slot back.
-        var key = PlacementKeys.Of(ModelId, S.PlacementGeneration + 1);
-        var grant = await Capacity.ReserveAsync(new SlotRequest(ModelId, key, S.LastReplicaId));
+        var key = PlacementKeys.Of(ModelId, Current.PlacementGeneration + 1);
+        var grant = await Capacity.ReserveAsync(new SlotRequest(ModelId, key, Current.LastReplicaId));
         var now = time.GetUtcNow();
-        var from = S.Status;
+        var from = Current.Status;
         await ModelWriter.UpdateAsync(s =>
         {
             s.PlacementGeneration++;
@@ -157,14 +157,14 @@ internal sealed partial class ModelGrain(
     public async Task<ModelInfo> OnReplicaLostAsync(string replicaId)
     {
         EnsureExists();
-        if (HoldsSlot && S.ReplicaId == replicaId)
+        if (HoldsSlot && Current.ReplicaId == replicaId)
         {
             FailQueued(CoordinatorErrorCode.ReplicaUnavailable, $"replica '{replicaId}' was lost before this operation ran");
             FailDispatched($"replica '{replicaId}' was lost while this operation was on it; its effect went with the replica");
 
             // The capacity registry already dropped the replica with its slots; only the model's view changes.
             var now = time.GetUtcNow();
-            var from = S.Status;
+            var from = Current.Status;
             await FlushAsync(WritePatience, s =>
             {
                 s.Status = ModelStatus.Unloaded;
@@ -174,7 +174,7 @@ internal sealed partial class ModelGrain(
                 s.FailureReason = $"Replica '{replicaId}' was lost.";
                 s.UpdatedAt = now;
             });
-            StatusChanged(from, S.FailureReason);
+            StatusChanged(from, Current.FailureReason);
             LogReplicaLost(ModelId, replicaId);
         }
 
@@ -183,7 +183,7 @@ internal sealed partial class ModelGrain(
 
     public Task<ModelInfo> ReleaseAsync() => StopAsync("its session ended", async () =>
     {
-        if (S.Status != ModelStatus.Released)
+        if (Current.Status != ModelStatus.Released)
         {
             if (HoldsSlot)
             {
@@ -198,11 +198,11 @@ internal sealed partial class ModelGrain(
     {
         if (HoldsSlot)
         {
-            await Capacity.ReleaseAsync(ModelId, S.PlacementKey!);
+            await Capacity.ReleaseAsync(ModelId, Current.PlacementKey!);
         }
 
         var now = time.GetUtcNow();
-        var from = S.Status;
+        var from = Current.Status;
         await ModelWriter.UpdateAsync(s =>
         {
             s.Status = next;
@@ -217,7 +217,7 @@ internal sealed partial class ModelGrain(
 
     private void EnsureExists()
     {
-        if (S.Status == ModelStatus.None)
+        if (Current.Status == ModelStatus.None)
         {
             throw CoordinatorException.NotFound("Model", ModelId);
         }
@@ -226,36 +226,36 @@ internal sealed partial class ModelGrain(
     private void EnsureLive()
     {
         EnsureExists();
-        if (S.Status == ModelStatus.Released)
+        if (Current.Status == ModelStatus.Released)
         {
-            throw new CoordinatorException(CoordinatorErrorCode.SessionEnded, $"Model '{ModelId}' was released because session '{S.SessionId}' ended.");
+            throw new CoordinatorException(CoordinatorErrorCode.SessionEnded, $"Model '{ModelId}' was released because session '{Current.SessionId}' ended.");
         }
     }
 
     public IEnumerable<KeyValuePair<string, string?>> Correlation =>
     [
         new(CoordinatorTelemetry.ModelId, ModelId),
-        new(CoordinatorTelemetry.SessionId, S.Status == ModelStatus.None ? null : S.SessionId),
-        new(CoordinatorTelemetry.BaseModel, S.Status == ModelStatus.None ? null : S.BaseModel),
-        new(CoordinatorTelemetry.ReplicaId, S.ReplicaId),
+        new(CoordinatorTelemetry.SessionId, Current.Status == ModelStatus.None ? null : Current.SessionId),
+        new(CoordinatorTelemetry.BaseModel, Current.Status == ModelStatus.None ? null : Current.BaseModel),
+        new(CoordinatorTelemetry.ReplicaId, Current.ReplicaId),
     ];
 
     /// <summary>The tags of this model's events.</summary>
     private EventTags Tags(string? operationId = null) =>
-        new(SessionId: S.Status == ModelStatus.None ? null : S.SessionId, ModelId: ModelId, OperationId: operationId, ReplicaId: S.ReplicaId);
+        new(SessionId: Current.Status == ModelStatus.None ? null : Current.SessionId, ModelId: ModelId, OperationId: operationId, ReplicaId: Current.ReplicaId);
 
     /// <summary>Records a change of the model's status, as written.</summary>
     private void StatusChanged(ModelStatus from, string? reason = null)
     {
-        if (from != S.Status)
+        if (from != Current.Status)
         {
-            events.Emit(new StateChanged(EntityKind.Model, ModelId, from == ModelStatus.None ? null : from.ToString(), S.Status.ToString(), reason), Tags());
+            events.Emit(new StateChanged(EntityKind.Model, ModelId, from == ModelStatus.None ? null : from.ToString(), Current.Status.ToString(), reason), Tags());
         }
     }
 
     private ModelInfo ToInfo() => new(
-        ModelId, S.SessionId, S.BaseModel, S.Lora!, S.Status, S.ReplicaId, S.LastReplicaId,
-        S.StepCount, S.LastSavedStatePath, S.FailureReason, S.CreatedAt, S.UpdatedAt);
+        ModelId, Current.SessionId, Current.BaseModel, Current.Lora!, Current.Status, Current.ReplicaId, Current.LastReplicaId,
+        Current.StepCount, Current.LastSavedStatePath, Current.FailureReason, Current.CreatedAt, Current.UpdatedAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Model {ModelId} placed on replica {ReplicaId}")]
     private partial void LogPlaced(string modelId, string replicaId);

@@ -72,31 +72,31 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
 
     private string ReplicaId => this.GetPrimaryKeyString();
 
-    private ReplicaState S => _state.State;
+    private ReplicaState Current => _state.State;
 
-    private bool IsUp => S.Status is ReplicaStatus.Active or ReplicaStatus.Draining;
+    private bool IsUp => Current.Status is ReplicaStatus.Active or ReplicaStatus.Draining;
 
-    private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(S.BaseModel);
+    private ILoraCapacityGrain Capacity => GrainFactory.GetGrain<ILoraCapacityGrain>(Current.BaseModel);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken) =>
-        IsUp || S.SlotsPendingRemoval || S.PendingLostModels.Count > 0 ? _liveness.StartAsync(persist: false) : Task.CompletedTask;
+        IsUp || Current.SlotsPendingRemoval || Current.PendingLostModels.Count > 0 ? _liveness.StartAsync(persist: false) : Task.CompletedTask;
 
     public async Task<ReplicaInfo> RegisterAsync(RegisterReplicaRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         await EnforceLivenessAsync();
-        if (IsUp && S.BaseModel != request.BaseModel)
+        if (IsUp && Current.BaseModel != request.BaseModel)
         {
             throw new CoordinatorException(
                 CoordinatorErrorCode.Conflict,
-                $"Replica '{ReplicaId}' is registered for base model '{S.BaseModel}'; deregister it before registering it for '{request.BaseModel}'.");
+                $"Replica '{ReplicaId}' is registered for base model '{Current.BaseModel}'; deregister it before registering it for '{request.BaseModel}'.");
         }
 
         await GrainFactory.GetGrain<ILoraCapacityGrain>(request.BaseModel).UpsertReplicaAsync(ReplicaId, request.LoraCapacity);
         await GrainFactory.GetGrain<IBaseModelIndexGrain>(0).AddAsync(request.BaseModel);
         var now = _time.GetUtcNow();
-        var from = S.Status;
+        var from = Current.Status;
         await _state.MutateAsync(s =>
         {
             s.RegisteredAt = IsUp ? s.RegisteredAt : now;
@@ -109,7 +109,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         });
         StatusChanged(from, "registered");
         await _liveness.StartAsync(persist: true);
-        LogRegistered(ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!.Kind);
+        LogRegistered(ReplicaId, Current.BaseModel, Current.LoraCapacity, Current.Device!.Kind);
         return ToInfo();
     }
 
@@ -119,7 +119,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         await EnforceLivenessAsync();
         if (!IsUp)
         {
-            throw CoordinatorException.InvalidState($"Replica '{ReplicaId}' is {S.Status}; register it again.");
+            throw CoordinatorException.InvalidState($"Replica '{ReplicaId}' is {Current.Status}; register it again.");
         }
 
         var now = _time.GetUtcNow();
@@ -133,11 +133,11 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
         await EnforceLivenessAsync();
         if (!IsUp)
         {
-            throw CoordinatorException.InvalidState($"Replica '{ReplicaId}' is {S.Status}; only an active replica can drain.");
+            throw CoordinatorException.InvalidState($"Replica '{ReplicaId}' is {Current.Status}; only an active replica can drain.");
         }
 
         await Capacity.SetDrainingAsync(ReplicaId, true);
-        var from = S.Status;
+        var from = Current.Status;
         await _state.MutateAsync(s => s.Status = ReplicaStatus.Draining);
         StatusChanged(from, "drained");
         return ToInfo();
@@ -164,12 +164,12 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
 
     public async Task<ReplicaInfo?> ReportHostLostAsync(string hostEndpoint, string reason)
     {
-        if (S.Status == ReplicaStatus.None)
+        if (Current.Status == ReplicaStatus.None)
         {
             return null;
         }
 
-        if (IsUp && S.Endpoint == hostEndpoint)
+        if (IsUp && Current.Endpoint == hostEndpoint)
         {
             LogHostLost(ReplicaId, reason);
             await GoDownAsync(ReplicaStatus.Dead, $"its host left the cluster ({reason})");
@@ -183,13 +183,13 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
     /// <summary>Declares the replica dead when its heartbeat is overdue, and finishes a release a crash interrupted.</summary>
     private async Task EnforceLivenessAsync()
     {
-        var silence = _time.GetUtcNow() - S.LastHeartbeatAt;
+        var silence = _time.GetUtcNow() - Current.LastHeartbeatAt;
         if (IsUp && silence >= _options.HeartbeatTimeout && (silence >= _options.HeartbeatTimeout * ActiveHostGrace || !HostIsActiveMember()))
         {
-            LogDead(ReplicaId, S.LastHeartbeatAt);
-            await GoDownAsync(ReplicaStatus.Dead, $"no heartbeat since {S.LastHeartbeatAt:O}");
+            LogDead(ReplicaId, Current.LastHeartbeatAt);
+            await GoDownAsync(ReplicaStatus.Dead, $"no heartbeat since {Current.LastHeartbeatAt:O}");
         }
-        else if (S.SlotsPendingRemoval || S.PendingLostModels.Count > 0)
+        else if (Current.SlotsPendingRemoval || Current.PendingLostModels.Count > 0)
         {
             await ReleaseSlotsAsync();
         }
@@ -200,7 +200,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
     {
         try
         {
-            return S.Endpoint is { } endpoint
+            return Current.Endpoint is { } endpoint
                 && _membership.CurrentSnapshot.GetSiloStatus(SiloAddress.FromParsableString(endpoint)) == SiloStatus.Active;
         }
         catch (FormatException)
@@ -222,7 +222,7 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
             models = snapshot.Replicas.First(r => r.ReplicaId == ReplicaId).ModelIds;
         }
 
-        var from = S.Status;
+        var from = Current.Status;
         await _state.MutateAsync(s =>
         {
             s.Status = status;
@@ -240,23 +240,23 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
 
     private async Task ReleaseSlotsAsync()
     {
-        if (S.SlotsPendingRemoval)
+        if (Current.SlotsPendingRemoval)
         {
             await Capacity.RemoveReplicaAsync(ReplicaId);
             await _state.MutateAsync(s => s.SlotsPendingRemoval = false);
         }
 
-        var lost = S.PendingLostModels.ToList();
+        var lost = Current.PendingLostModels.ToList();
         await Task.WhenAll(lost.Select(id => GrainFactory.GetGrain<IModelGrain>(id).OnReplicaLostAsync(ReplicaId)));
         await _state.MutateAsync(s => s.PendingLostModels.Clear());
         await _liveness.StopAsync();
 
-        LogReleased(ReplicaId, S.Status, lost.Count);
+        LogReleased(ReplicaId, Current.Status, lost.Count);
     }
 
     private void EnsureExists()
     {
-        if (S.Status == ReplicaStatus.None)
+        if (Current.Status == ReplicaStatus.None)
         {
             throw CoordinatorException.NotFound("Replica", ReplicaId);
         }
@@ -265,22 +265,22 @@ internal sealed partial class ReplicaGrain : Grain, IReplicaGrain, IRemindable, 
     public IEnumerable<KeyValuePair<string, string?>> Correlation =>
     [
         new(CoordinatorTelemetry.ReplicaId, ReplicaId),
-        new(CoordinatorTelemetry.BaseModel, S.Status == ReplicaStatus.None ? null : S.BaseModel),
+        new(CoordinatorTelemetry.BaseModel, Current.Status == ReplicaStatus.None ? null : Current.BaseModel),
     ];
 
     /// <summary>Records a change of the replica's status, as written.</summary>
     private void StatusChanged(ReplicaStatus from, string reason)
     {
-        if (from != S.Status)
+        if (from != Current.Status)
         {
             _events.Emit(
-                new StateChanged(EntityKind.Replica, ReplicaId, from == ReplicaStatus.None ? null : from.ToString(), S.Status.ToString(), reason),
+                new StateChanged(EntityKind.Replica, ReplicaId, from == ReplicaStatus.None ? null : from.ToString(), Current.Status.ToString(), reason),
                 new EventTags(ReplicaId: ReplicaId));
         }
     }
 
     private ReplicaInfo ToInfo() => new(
-        ReplicaId, S.BaseModel, S.LoraCapacity, S.Device!, S.Endpoint, S.Status, S.RegisteredAt, S.LastHeartbeatAt);
+        ReplicaId, Current.BaseModel, Current.LoraCapacity, Current.Device!, Current.Endpoint, Current.Status, Current.RegisteredAt, Current.LastHeartbeatAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replica {ReplicaId} registered for {BaseModel} with {Capacity} LoRA slot(s) on {DeviceKind}")]
     private partial void LogRegistered(string replicaId, string baseModel, int capacity, string deviceKind);

@@ -55,19 +55,19 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
 
     private string SessionId => this.GetPrimaryKeyString();
 
-    private SessionState S => _state.State;
+    private SessionState Current => _state.State;
 
     public override Task OnActivateAsync(CancellationToken cancellationToken) =>
-        S.Status == SessionStatus.Active || S.PendingReleases.Count > 0 ? _lease.StartAsync(persist: false) : Task.CompletedTask;
+        Current.Status == SessionStatus.Active || Current.PendingReleases.Count > 0 ? _lease.StartAsync(persist: false) : Task.CompletedTask;
 
     public async Task<SessionInfo> CreateAsync(CreateSessionRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         request.Validate();
         var hash = OwnerTokens.Hash(request.OwnerToken);
-        if (S.Status != SessionStatus.None)
+        if (Current.Status != SessionStatus.None)
         {
-            return S.OwnerTokenHash == hash
+            return Current.OwnerTokenHash == hash
                 ? ToInfo()
                 : throw new CoordinatorException(CoordinatorErrorCode.Conflict, $"Session '{SessionId}' already exists with another owner.");
         }
@@ -101,7 +101,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     {
         EnsureOwner(ownerToken);
         await EnforceLeaseAsync();
-        if (S.Status == SessionStatus.Active)
+        if (Current.Status == SessionStatus.Active)
         {
             await EndAsync(SessionStatus.Closed);
         }
@@ -123,18 +123,18 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
         request.Validate();
         await EnsureActiveOwnerAsync(ownerToken);
         var model = GrainFactory.GetGrain<IModelGrain>(modelId);
-        if (S.ModelIds.Contains(modelId))
+        if (Current.ModelIds.Contains(modelId))
         {
             // A retry: the model checks that the arguments are the same ones.
-            return await model.InitializeAsync(SessionId, S.OwnerTokenHash, request);
+            return await model.InitializeAsync(SessionId, Current.OwnerTokenHash, request);
         }
 
-        var owner = GrainFactory.GetGrain<IOwnerGrain>(S.OwnerTokenHash);
+        var owner = GrainFactory.GetGrain<IOwnerGrain>(Current.OwnerTokenHash);
         var reserved = await owner.ReserveModelAsync(modelId);
         ModelInfo info;
         try
         {
-            info = await model.InitializeAsync(SessionId, S.OwnerTokenHash, request);
+            info = await model.InitializeAsync(SessionId, Current.OwnerTokenHash, request);
         }
         catch when (reserved)
         {
@@ -156,7 +156,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     {
         EnsureExists();
         await EnforceLeaseAsync();
-        return await Task.WhenAll(S.ModelIds.Select(id => GrainFactory.GetGrain<IModelGrain>(id).GetAsync()));
+        return await Task.WhenAll(Current.ModelIds.Select(id => GrainFactory.GetGrain<IModelGrain>(id).GetAsync()));
     }
 
     public Task ReceiveReminder(string reminderName, TickStatus status) => EnforceLeaseAsync();
@@ -164,12 +164,12 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     /// <summary>Expires the session if its lease ran out, and finishes any release a crash interrupted.</summary>
     private async Task EnforceLeaseAsync()
     {
-        if (S.Status == SessionStatus.Active && _time.GetUtcNow() >= S.LastHeartbeatAt + _options.IdleTimeout)
+        if (Current.Status == SessionStatus.Active && _time.GetUtcNow() >= Current.LastHeartbeatAt + _options.IdleTimeout)
         {
-            LogExpired(SessionId, S.LastHeartbeatAt);
+            LogExpired(SessionId, Current.LastHeartbeatAt);
             await EndAsync(SessionStatus.Expired);
         }
-        else if (S.Status != SessionStatus.Active && S.PendingReleases.Count > 0)
+        else if (Current.Status != SessionStatus.Active && Current.PendingReleases.Count > 0)
         {
             await ReleasePendingAsync();
         }
@@ -177,7 +177,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
 
     private async Task EndAsync(SessionStatus status)
     {
-        var from = S.Status;
+        var from = Current.Status;
         await _state.MutateAsync(s =>
         {
             s.Status = status;
@@ -189,18 +189,18 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
 
     private async Task ReleasePendingAsync()
     {
-        var pending = S.PendingReleases.ToList();
+        var pending = Current.PendingReleases.ToList();
         await Task.WhenAll(pending.Select(id => GrainFactory.GetGrain<IModelGrain>(id).ReleaseAsync()));
-        await GrainFactory.GetGrain<IOwnerGrain>(S.OwnerTokenHash).ReleaseModelsAsync(pending);
+        await GrainFactory.GetGrain<IOwnerGrain>(Current.OwnerTokenHash).ReleaseModelsAsync(pending);
         await _state.MutateAsync(s => s.PendingReleases.Clear());
         await _lease.StopAsync();
 
-        LogEnded(SessionId, S.Status, pending.Count);
+        LogEnded(SessionId, Current.Status, pending.Count);
     }
 
     private void EnsureExists()
     {
-        if (S.Status == SessionStatus.None)
+        if (Current.Status == SessionStatus.None)
         {
             throw CoordinatorException.NotFound("Session", SessionId);
         }
@@ -211,10 +211,10 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     /// <summary>Records a change of the session's status, as written.</summary>
     private void StatusChanged(SessionStatus from)
     {
-        if (from != S.Status)
+        if (from != Current.Status)
         {
             _events.Emit(
-                new StateChanged(EntityKind.Session, SessionId, from == SessionStatus.None ? null : from.ToString(), S.Status.ToString(), null),
+                new StateChanged(EntityKind.Session, SessionId, from == SessionStatus.None ? null : from.ToString(), Current.Status.ToString(), null),
                 new EventTags(SessionId: SessionId));
         }
     }
@@ -223,7 +223,7 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     {
         EnsureExists();
         Require.Id(ownerToken, nameof(ownerToken));
-        if (OwnerTokens.Hash(ownerToken) != S.OwnerTokenHash)
+        if (OwnerTokens.Hash(ownerToken) != Current.OwnerTokenHash)
         {
             throw new CoordinatorException(CoordinatorErrorCode.Unauthorized, $"The owner token does not match session '{SessionId}'.");
         }
@@ -233,14 +233,14 @@ internal sealed partial class SessionGrain : Grain, ISessionGrain, IRemindable, 
     {
         EnsureOwner(ownerToken);
         await EnforceLeaseAsync();
-        if (S.Status != SessionStatus.Active)
+        if (Current.Status != SessionStatus.Active)
         {
-            throw new CoordinatorException(CoordinatorErrorCode.SessionEnded, $"Session '{SessionId}' is {S.Status.ToString().ToLowerInvariant()}.");
+            throw new CoordinatorException(CoordinatorErrorCode.SessionEnded, $"Session '{SessionId}' is {Current.Status.ToString().ToLowerInvariant()}.");
         }
     }
 
     private SessionInfo ToInfo() => new(
-        SessionId, S.Status, S.Metadata.AsReadOnly(), S.CreatedAt, S.LastHeartbeatAt, S.LastHeartbeatAt + _options.IdleTimeout, [.. S.ModelIds]);
+        SessionId, Current.Status, Current.Metadata.AsReadOnly(), Current.CreatedAt, Current.LastHeartbeatAt, Current.LastHeartbeatAt + _options.IdleTimeout, [.. Current.ModelIds]);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Session {SessionId} created")]
     private partial void LogCreated(string sessionId);

@@ -4,7 +4,9 @@ internal static class PersistentStateExtensions
 {
     /// <summary>
     /// Applies a change to the state and writes it. If the write fails the in-memory state is reloaded from
-    /// storage, so a caller never observes a change that was not persisted.
+    /// storage, so a caller never observes a change that was not persisted. For grains whose changes are rare and
+    /// whose callers wait for each one; a grain with bursts of changes on its hot path (the model grain's operation
+    /// outcomes) uses <see cref="StateWriter{T}"/>, which merges a burst into few writes and retries instead.
     /// </summary>
     public static async Task MutateAsync<T>(this IPersistentState<T> state, Action<T> change)
     {

@@ -2,8 +2,8 @@ using Coordinator.Client.Hosting;
 using Coordinator.Events.Hosting;
 using Coordinator.Grains.Models;
 using Coordinator.Grains.Replicas;
-using Coordinator.ServiceDefaults.Configuration;
-using Coordinator.ServiceDefaults.Hosting;
+using Coordinator.Hosting.Configuration;
+using Coordinator.Silo.Configuration;
 using Coordinator.ServiceDefaults.Telemetry;
 using SessionOptions = Coordinator.Grains.Sessions.SessionOptions;
 

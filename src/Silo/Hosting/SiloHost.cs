@@ -3,7 +3,7 @@ using System.Net;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Events;
 using Coordinator.Events.Hosting;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Configuration;
 using Coordinator.Grains.Hosting;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.Silo.Configuration;

@@ -1,6 +1,6 @@
 using Coordinator.Client.Configuration;
 using Coordinator.Client.Hosting;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Configuration;
 using StackExchange.Redis;
 
 namespace Coordinator.Silo.Persistence;

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Coordinator.ServiceDefaults.Cli;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Cli;
+using Coordinator.Hosting.Configuration;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.TrainerHost.Hosting;
 using Coordinator.Training.Engine;

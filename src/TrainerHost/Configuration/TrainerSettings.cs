@@ -1,6 +1,6 @@
 using Coordinator.Client.Hosting;
 using Coordinator.Events.Hosting;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Configuration;
 using Coordinator.ServiceDefaults.Telemetry;
 using Microsoft.Extensions.Configuration;
 

@@ -3,7 +3,7 @@ using System.Net;
 using Coordinator.Contracts.Events;
 using Coordinator.Events.Hosting;
 using Coordinator.Grains.Hosting;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Configuration;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.TrainerHost.Configuration;
 using Coordinator.TrainerHost.Trainers;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Coordinator.ServiceDefaults.Processes;
+namespace Coordinator.Hosting.Processes;
 
 /// <summary>Hands out loopback ports that were free when asked, never the same one twice in a process.</summary>
 public static class FreePorts

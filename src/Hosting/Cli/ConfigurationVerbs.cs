@@ -1,7 +1,7 @@
 using System.CommandLine;
-using Coordinator.ServiceDefaults.Configuration;
+using Coordinator.Hosting.Configuration;
 
-namespace Coordinator.ServiceDefaults.Cli;
+namespace Coordinator.Hosting.Cli;
 
 /// <summary>The configuration verbs every Coordinator executable has, with the same words and exit codes (0 valid, 2 invalid).</summary>
 public static class ConfigurationVerbs

@@ -1,4 +1,4 @@
-namespace Coordinator.ServiceDefaults.Cli;
+namespace Coordinator.Hosting.Cli;
 
 /// <summary>Exit codes of the Coordinator executables (silo and trainer host), one table for both.</summary>
 public static class ExitCodes

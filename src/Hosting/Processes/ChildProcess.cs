@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 
-namespace Coordinator.ServiceDefaults.Processes;
+namespace Coordinator.Hosting.Processes;
 
 /// <summary>A real child process (a silo or trainer binary) whose output is kept for assertions and failure messages.</summary>
 public sealed class ChildProcess : IAsyncDisposable

@@ -1,6 +1,6 @@
 using Microsoft.Extensions.Configuration;
 
-namespace Coordinator.ServiceDefaults.Configuration;
+namespace Coordinator.Hosting.Configuration;
 
 /// <summary>
 /// Builds the configuration of a Coordinator executable from, in rising precedence: an optional JSON file,

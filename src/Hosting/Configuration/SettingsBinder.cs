@@ -4,7 +4,7 @@ using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Coordinator.Client.Configuration;
 
-namespace Coordinator.ServiceDefaults.Configuration;
+namespace Coordinator.Hosting.Configuration;
 
 /// <summary>
 /// Binds an executable's settings class (one property per section, each an <see cref="ISectionOptions{TSelf}"/>)

@@ -2,7 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using Coordinator.Client.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace Coordinator.ServiceDefaults.Hosting;
+namespace Coordinator.Silo.Configuration;
 
 /// <summary>The HTTP endpoint serving health, metrics and the dashboard (section <c>Http</c>).</summary>
 public sealed class HttpEndpointOptions : ISectionOptions<HttpEndpointOptions>

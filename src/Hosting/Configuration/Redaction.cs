@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 using System.Text.Json.Serialization.Metadata;
 using Coordinator.Client.Configuration;
 
-namespace Coordinator.ServiceDefaults.Configuration;
+namespace Coordinator.Hosting.Configuration;
 
 /// <summary>Prints a settings object with its secrets redacted (see <see cref="Secrets"/>).</summary>
 public static class Redaction
