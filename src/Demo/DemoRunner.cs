@@ -3,7 +3,7 @@ using System.Globalization;
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Training;
-using Coordinator.Events.Spool;
+using Coordinator.Events.Store;
 using Orleans.Serialization;
 using Coordinator.Hosting.Processes;
 using Coordinator.Hosting.Cli;
@@ -77,13 +77,16 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var clusterId = "demo";
         Directory.CreateDirectory(options.WorkDirectory);
 
-        // One run per invocation: every process records its events under this run id, in its own spool here.
+        // One run per invocation: every process records its events under this run id, in its own spool here, and ships
+        // them to the silo's event store.
         var runId = $"demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
         var eventsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events"));
+        var storeDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events-store"));
         var runEvents = new Dictionary<string, string> { ["COORDINATOR_Events__RunId"] = runId, ["COORDINATOR_Events__Directory"] = eventsDirectory };
 
         var silo = Start(Path.Combine(directory, "Coordinator.Silo.dll"),
-            ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId], runEvents);
+            ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId],
+            new Dictionary<string, string>(runEvents) { ["COORDINATOR_Events__StoreDirectory"] = storeDirectory });
         Say($"Started the coordinator silo (pid {silo.Id}; silo port {siloPort}, gateway {gatewayPort}, http {httpPort}) ...");
         await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", StartTimeout);
 
@@ -180,24 +183,20 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var exits = await StopChildrenAsync();
         Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}). Demo finished in {clock.Elapsed.TotalSeconds:F1} s.");
 
-        var recorded = CountEvents(eventsDirectory, runId, clientHost.Services.GetRequiredService<Serializer>());
+        var recorded = await CountEventsAsync(storeDirectory, runId, clientHost.Services.GetRequiredService<Serializer>());
         Report = report with { EventsPerNode = recorded };
-        Say($"Run events of {runId}: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} (spools in {eventsDirectory}).");
+        Say($"Run events of {runId} in the store: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} ({storeDirectory}).");
         return Exit(exits);
     }
 
-    /// <summary>Events of the run in each node's spool (the nodes have stopped, so every spool is complete).</summary>
-    private static Dictionary<string, int> CountEvents(string directory, string runId, Serializer serializer)
+    /// <summary>Events of the run the store holds per node (the nodes have stopped and shipped what they had).</summary>
+    private static async Task<Dictionary<string, int>> CountEventsAsync(string storeDirectory, string runId, Serializer serializer)
     {
+        var store = new FileEventStore(storeDirectory, serializer, TimeProvider.System, TimeSpan.MaxValue, readOnly: true);
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var node in Directory.Exists(directory) ? Directory.GetDirectories(directory).Order(StringComparer.Ordinal) : Enumerable.Empty<string>())
+        foreach (var node in await store.NodesAsync(runId))
         {
-            using var spool = EventSpool.Open(node, serializer);
-            var count = spool.ReadAfter(0).Count(e => e.Stamp.RunId == runId);
-            if (count > 0)
-            {
-                counts[Path.GetFileName(node)] = count;
-            }
+            counts[node] = (await store.ReadAsync(runId, node)).Count;
         }
 
         return counts;

@@ -2,10 +2,13 @@ using Coordinator.Contracts.Events;
 using Coordinator.Events.Clock;
 using Coordinator.Events.Emitting;
 using Coordinator.Events.Resources;
+using Coordinator.Events.Shipping;
 using Coordinator.Events.Spool;
+using Coordinator.Events.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Serialization;
+using StackExchange.Redis;
 
 namespace Coordinator.Events.Hosting;
 
@@ -15,7 +18,9 @@ public static class EventsHostingExtensions
     /// <summary>
     /// Records this node's run events (<see cref="IRunEvents"/>) in its spool, <c>{Directory}/{nodeId}</c>: a
     /// <see cref="RunStarted"/> when the host starts, a <see cref="ResourceSnapshot"/> every <c>ResourcePeriod</c>, and
-    /// what the node's code emits; the spool is flushed when the host stops. With events disabled, facts are dropped.
+    /// what the node's code emits; ships them to the recorders (<see cref="EventShipper"/>). Call it after
+    /// <c>UseOrleans</c>: its services then start once the silo has joined, and stop (writing out the queue, shipping the
+    /// rest) before it leaves. With events disabled, facts are dropped.
     /// </summary>
     public static IServiceCollection AddCoordinatorEvents(
         this IServiceCollection services, EventsOptions options, string runId, string nodeId, NodeRole role, string configHash)
@@ -34,10 +39,57 @@ public static class EventsHostingExtensions
         services.AddSingleton(sp => new EventEmitter(
             sp.GetRequiredService<EventSpool>(), sp.GetRequiredService<HybridClock>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, run, nodeId));
         services.AddSingleton<IRunEvents>(sp => sp.GetRequiredService<EventEmitter>());
+        services.AddSingleton(options);
+        services.AddSingleton<EventShipper>();
+
+        // Stopped in reverse: the emitter writes out its queue first, then the shipper sends it.
+        services.AddHostedService(sp => sp.GetRequiredService<EventShipper>());
         services.AddHostedService(sp => new RunLifetime(sp.GetRequiredService<EventEmitter>(), role, configHash));
         services.AddHostedService(sp => new ResourceSampler(
             sp.GetRequiredService<IRunEvents>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, options.ResourcePeriod, options.Directory));
         return services;
+    }
+
+    /// <summary>
+    /// Keeps the run events of the cluster's nodes on this coordinator silo: the recorder grains append to Redis streams
+    /// when <paramref name="redis"/> is given (the cluster's backend), else to segment files in
+    /// <c>Events:StoreDirectory</c> (the embedded default). Runs older than <c>Events:Retention</c> are pruned at start
+    /// and hourly.
+    /// </summary>
+    public static IServiceCollection AddCoordinatorEventStore(this IServiceCollection services, EventsOptions options, IConnectionMultiplexer? redis)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.AddSingleton<IEventStore>(sp =>
+        {
+            var time = sp.GetService<TimeProvider>() ?? TimeProvider.System;
+            var serializer = sp.GetRequiredService<Serializer>();
+            return redis is not null
+                ? new RedisEventStore(redis, serializer, time, options.Retention)
+                : new FileEventStore(options.StoreDirectory, serializer, time, options.Retention);
+        });
+        services.AddHostedService(sp => new EventRetention(sp.GetRequiredService<IEventStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        return services;
+    }
+
+    /// <summary>Prunes the store at start and every hour.</summary>
+    private sealed class EventRetention(IEventStore store, TimeProvider time) : BackgroundService
+    {
+        protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromHours(1), time);
+            try
+            {
+                do
+                {
+                    await store.PruneAsync();
+                }
+                while (await timer.WaitForNextTickAsync(stoppingToken));
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+            }
+        }
     }
 
     /// <summary>Emits the node's <see cref="RunStarted"/>, and writes out what is queued when the host stops.</summary>

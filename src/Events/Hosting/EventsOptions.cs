@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Coordinator.Client.Configuration;
 using Microsoft.Extensions.Options;
 
@@ -26,6 +27,22 @@ public sealed class EventsOptions : ISectionOptions<EventsOptions>
 
     /// <summary>How often the node records a snapshot of its resources.</summary>
     public TimeSpan ResourcePeriod { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the node sends what its spool holds to the recorders.</summary>
+    public TimeSpan ShipPeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The most events sent in one call to a recorder.</summary>
+    [Range(1, 10_000)]
+    public int ShipBatch { get; set; } = 1000;
+
+    /// <summary>
+    /// The event store's directory on coordinator silos of the embedded default (with Redis persistence, the events are
+    /// kept in Redis streams instead): one subdirectory per run, one per node below it.
+    /// </summary>
+    public string StoreDirectory { get; set; } = "events-store";
+
+    /// <summary>How long a run's events are kept after its last one.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
 }
 
 /// <summary>Validates <see cref="EventsOptions"/>.</summary>
@@ -43,6 +60,12 @@ public sealed class EventsOptionsValidator : IValidateOptions<EventsOptions>
         }
 
         OptionRules.Period(errors, $"{section}:ResourcePeriod", options.ResourcePeriod);
+        OptionRules.Period(errors, $"{section}:ShipPeriod", options.ShipPeriod);
+        OptionRules.Period(errors, $"{section}:Retention", options.Retention);
+        if (string.IsNullOrWhiteSpace(options.StoreDirectory))
+        {
+            errors.Add($"{section}:StoreDirectory: must not be empty.");
+        }
         if (options.Enabled && string.IsNullOrWhiteSpace(options.Directory))
         {
             errors.Add($"{section}:Directory: must not be empty while {section}:Enabled is true.");

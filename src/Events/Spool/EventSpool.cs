@@ -12,8 +12,8 @@ namespace Coordinator.Events.Spool;
 /// when the spool is read; the next record is found again by its magic. Appends are buffered until <see cref="Flush"/>
 /// (the emitter flushes whenever its queue runs empty); what was flushed has reached the operating system, so a killed
 /// process loses nothing flushed. Segments roll at a size; whole segments are
-/// deleted once the recorder holds their events (<see cref="TrimThrough"/>). One writer; reads are for recovery and
-/// shipping, on the writer's thread.
+/// deleted once the recorder holds their events (<see cref="TrimThrough"/>). Thread-safe: the emitter's writer appends
+/// while the shipper reads and trims. The same format holds a node's events in the file store.
 /// </summary>
 public sealed class EventSpool : IDisposable
 {
@@ -22,13 +22,18 @@ public sealed class EventSpool : IDisposable
     internal const int MaxRecordBytes = 1 << 20;
     private const string Extension = ".seg";
 
+    private readonly Lock _lock = new();
     private readonly string _directory;
     private readonly Serializer _serializer;
     private readonly long _segmentBytes;
+    private readonly bool _readOnly;
+    private readonly bool _gapless;
     private FileStream? _current;
 
-    private EventSpool(string directory, Serializer serializer, long segmentBytes)
+    private EventSpool(string directory, Serializer serializer, long segmentBytes, bool gapless = true, bool readOnly = false)
     {
+        _gapless = gapless;
+        _readOnly = readOnly;
         _directory = directory;
         _serializer = serializer;
         _segmentBytes = segmentBytes;
@@ -42,15 +47,17 @@ public sealed class EventSpool : IDisposable
 
     /// <summary>
     /// Opens (creating) the spool in <paramref name="directory"/>: reads what is there to find the last sequence, and cuts
-    /// a torn tail off the last segment so new records follow the last whole one.
+    /// a torn tail off the last segment so new records follow the last whole one. A node's spool is
+    /// <paramref name="gapless"/>: each sequence follows the last, from 1. A store's is not: it starts where the node's run
+    /// began and skips what the node's spool lost.
     /// </summary>
-    public static EventSpool Open(string directory, Serializer serializer, long segmentBytes = 4 << 20)
+    public static EventSpool Open(string directory, Serializer serializer, long segmentBytes = 4 << 20, bool gapless = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         ArgumentNullException.ThrowIfNull(serializer);
         ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, HeaderBytes);
         Directory.CreateDirectory(directory);
-        var spool = new EventSpool(directory, serializer, segmentBytes);
+        var spool = new EventSpool(directory, serializer, segmentBytes, gapless);
         var segments = spool.Segments();
         foreach (var segment in segments)
         {
@@ -70,11 +77,38 @@ public sealed class EventSpool : IDisposable
         return spool;
     }
 
-    /// <summary>Appends an event (buffered: see <see cref="Flush"/>); its sequence must follow <see cref="LastSequence"/>.</summary>
+    /// <summary>
+    /// Opens the spool in <paramref name="directory"/> for reading only, changing nothing on disk: another process may be
+    /// writing it, so a torn tail is skipped, not cut. Appending throws.
+    /// </summary>
+    public static EventSpool OpenReadOnly(string directory, Serializer serializer)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        ArgumentNullException.ThrowIfNull(serializer);
+        return new EventSpool(directory, serializer, long.MaxValue, gapless: false, readOnly: true);
+    }
+
+    /// <summary>
+    /// Appends an event (buffered: see <see cref="Flush"/>); its sequence must follow <see cref="LastSequence"/> in a
+    /// gapless spool, and be above it in a store's.
+    /// </summary>
     public void Append(RunEvent runEvent)
     {
         ArgumentNullException.ThrowIfNull(runEvent);
-        if (runEvent.Stamp.Sequence != LastSequence + 1)
+        lock (_lock)
+        {
+            AppendLocked(runEvent);
+        }
+    }
+
+    private void AppendLocked(RunEvent runEvent)
+    {
+        if (_readOnly)
+        {
+            throw new InvalidOperationException($"The spool in '{_directory}' was opened for reading only.");
+        }
+
+        if (_gapless ? runEvent.Stamp.Sequence != LastSequence + 1 : runEvent.Stamp.Sequence <= LastSequence)
         {
             throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {LastSequence}.", nameof(runEvent));
         }
@@ -96,39 +130,72 @@ public sealed class EventSpool : IDisposable
     }
 
     /// <summary>Hands what was appended to the operating system.</summary>
-    public void Flush() => _current?.Flush();
-
-    /// <summary>The events after <paramref name="sequence"/>, in order; damaged records are skipped and counted in <see cref="Skipped"/>.</summary>
-    public IEnumerable<RunEvent> ReadAfter(long sequence)
+    public void Flush()
     {
-        _current?.Flush();
-        foreach (var segment in Segments())
+        lock (_lock)
         {
-            foreach (var runEvent in ReadSegment(segment).Events)
+            _current?.Flush();
+        }
+    }
+
+    /// <summary>
+    /// Up to <paramref name="max"/> events after <paramref name="sequence"/>, in order; damaged records are skipped and
+    /// counted in <see cref="Skipped"/>. Segments wholly at or below <paramref name="sequence"/> are not read.
+    /// </summary>
+    public IReadOnlyList<RunEvent> ReadAfter(long sequence, int max = int.MaxValue)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
+        lock (_lock)
+        {
+            _current?.Flush();
+            var segments = Segments();
+            var read = new List<RunEvent>();
+            for (var i = 0; i < segments.Count && read.Count < max; i++)
             {
-                if (runEvent.Stamp.Sequence > sequence)
+                if (i + 1 < segments.Count && FirstSequence(segments[i + 1]) - 1 <= sequence)
                 {
-                    yield return runEvent;
+                    continue;
+                }
+
+                foreach (var runEvent in ReadSegment(segments[i]).Events)
+                {
+                    if (runEvent.Stamp.Sequence > sequence && read.Count < max)
+                    {
+                        read.Add(runEvent);
+                    }
                 }
             }
+
+            return read;
         }
     }
 
     /// <summary>Deletes the segments whose events all have sequences up to <paramref name="sequence"/> (the recorder holds them).</summary>
     public void TrimThrough(long sequence)
     {
-        var segments = Segments();
-        for (var i = 0; i < segments.Count - 1; i++)
+        lock (_lock)
         {
-            // A segment ends where the next begins, so it is whole below the next one's first sequence.
-            if (FirstSequence(segments[i + 1]) - 1 <= sequence)
+            var segments = Segments();
+            for (var i = 0; i < segments.Count - 1; i++)
             {
-                File.Delete(segments[i]);
+                // A segment ends where the next begins, so it is whole below the next one's first sequence.
+                if (FirstSequence(segments[i + 1]) - 1 <= sequence)
+                {
+                    File.Delete(segments[i]);
+                }
             }
         }
     }
 
-    public void Dispose() => _current?.Dispose();
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _current?.Dispose();
+            _current = null;
+        }
+    }
 
     private FileStream Current(long sequence)
     {
@@ -150,8 +217,9 @@ public sealed class EventSpool : IDisposable
         return _current;
     }
 
-    private List<string> Segments() =>
-        [.. Directory.EnumerateFiles(_directory, $"*{Extension}").Order(StringComparer.Ordinal)];
+    private List<string> Segments() => Directory.Exists(_directory)
+        ? [.. Directory.EnumerateFiles(_directory, $"*{Extension}").Order(StringComparer.Ordinal)]
+        : [];
 
     private static long FirstSequence(string segment) => long.Parse(Path.GetFileNameWithoutExtension(segment), System.Globalization.CultureInfo.InvariantCulture);
 

@@ -32,7 +32,6 @@ internal static partial class SiloHost
 
         var nodeId = $"silo-{settings.Cluster.AdvertisedAddress}:{settings.Cluster.SiloPort}";
         builder.AddCoordinatorServiceDefaults(settings.Telemetry, "coordinator-silo", nodeId);
-        builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, nodeId, NodeRole.Coordinator, Redaction.ConfigHash(settings));
         var health = builder.Services.AddHealthChecks().AddCheck<SiloActiveHealthCheck>("silo", tags: [ServiceDefaultsExtensions.ReadyTag]);
         if (redis is not null)
         {
@@ -56,6 +55,8 @@ internal static partial class SiloHost
 
             configureSilo?.Invoke(silo);
         });
+        builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, nodeId, NodeRole.Coordinator, Redaction.ConfigHash(settings));
+        builder.Services.AddCoordinatorEventStore(settings.Events, redis);
 
         var app = builder.Build();
         app.UseRouting();

@@ -29,7 +29,6 @@ internal static partial class TrainerHostBuilder
         builder.Configuration.AddConfiguration(configuration);
         builder.AddCoordinatorLogging(configuration);
         builder.AddCoordinatorServiceDefaults(settings.Telemetry, "coordinator-trainer", settings.Trainer.ReplicaId);
-        builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, settings.Trainer.ReplicaId, NodeRole.Trainer, Redaction.ConfigHash(settings));
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TrainerRuntime>();
         builder.Services.AddSingleton<OperationSequencer>();
@@ -50,7 +49,8 @@ internal static partial class TrainerHostBuilder
             silo.Services.PostConfigure<GrainTypeOptions>(o => o.Classes.RemoveWhere(t => !HostedAssemblies.Contains(t.Assembly.GetName().Name!)));
         });
 
-        // Registered after the silo, so it starts once the silo has joined and stops before the silo leaves.
+        // Registered after the silo, so they start once the silo has joined and stop before the silo leaves.
+        builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, settings.Trainer.ReplicaId, NodeRole.Trainer, Redaction.ConfigHash(settings));
         builder.Services.AddHostedService<ReplicaRegistration>();
         return builder.Build();
     }
