@@ -1,6 +1,7 @@
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
 using Coordinator.Events.Emitting;
+using Coordinator.Events.Store;
 using Coordinator.Grains.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,10 +42,12 @@ public sealed class CoordinatorCluster : IAsyncDisposable
 
     /// <summary>
     /// Starts the cluster on <paramref name="persistence"/>, or on <paramref name="storage"/> (a test double) when given;
-    /// the grains' run events go to <paramref name="events"/> when given (dropped otherwise).
+    /// the grains' run events go to <paramref name="events"/> when given (dropped otherwise); the event recorders keep what
+    /// nodes ship in <paramref name="eventStore"/>.
     /// </summary>
     public static async Task<CoordinatorCluster> StartAsync(
-        short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null, IRunEvents? events = null)
+        short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null, IRunEvents? events = null,
+        IEventStore? eventStore = null)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -64,6 +67,11 @@ public sealed class CoordinatorCluster : IAsyncDisposable
             if (events is not null)
             {
                 silo.Services.AddSingleton(events);
+            }
+
+            if (eventStore is not null)
+            {
+                silo.Services.AddSingleton(eventStore);
             }
 
             silo.AddCoordinatorGrains(configuration);
