@@ -1,0 +1,101 @@
+using Coordinator.Contracts.Events;
+
+namespace Coordinator.Events.Timeline;
+
+/// <summary>
+/// Where a run's chains of facts broke. An operation's chain is: the coordinator records it submitted, a trainer
+/// records it finished, the coordinator records its outcome. A chain that stops names its last link, the node that
+/// should have recorded the next, and what that node recorded last (a node whose events stop early was likely gone).
+/// Also: events a node lost (gaps in its sequence) and nodes that never recorded their start.
+/// </summary>
+public static class RunCheck
+{
+    /// <summary>Every finding of the run, in the order of the facts they are about.</summary>
+    public static IReadOnlyList<Finding> Findings(RunTimeline timeline)
+    {
+        ArgumentNullException.ThrowIfNull(timeline);
+        var findings = new List<Finding>();
+        foreach (var (node, gaps) in timeline.Gaps.OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            findings.AddRange(gaps.Select(gap => new Finding("events-lost", node,
+                $"Node {node} is missing events {gap.From}..{gap.To} ({gap.To - gap.From + 1}): its spool lost them before they were shipped.")));
+        }
+
+        var started = timeline.Events.Where(e => e.Body is RunStarted).Select(e => e.Stamp.NodeId).ToHashSet(StringComparer.Ordinal);
+        findings.AddRange(timeline.Nodes.Where(n => !started.Contains(n)).Select(node => new Finding("no-start", node,
+            $"Node {node} recorded no run.started: its first events were trimmed or lost.")));
+
+        foreach (var operation in timeline.Events.Where(e => e.Body is OperationSubmitted && e.Tags.OperationId is not null).Select(e => e.Tags.OperationId!).Distinct())
+        {
+            if (Follow(timeline, operation) is { Broken: true } chain)
+            {
+                findings.Add(new Finding("operation-unfinished", operation, chain.Verdict));
+            }
+        }
+
+        return findings;
+    }
+
+    /// <summary>The chain of one operation: its links as recorded, and the verdict.</summary>
+    public static OperationChain Follow(RunTimeline timeline, string operationId)
+    {
+        ArgumentNullException.ThrowIfNull(timeline);
+        var facts = timeline.Events.Where(e => e.Tags.OperationId == operationId).ToList();
+        var submitted = facts.FirstOrDefault(e => e.Body is OperationSubmitted);
+        var ran = facts.FirstOrDefault(e => e.Body is TrainingFinished);
+        var completed = facts.FirstOrDefault(e => e.Body is OperationCompleted);
+        string verdict;
+        var broken = true;
+        if (submitted is null)
+        {
+            verdict = facts.Count == 0
+                ? $"No node recorded operation {operationId}."
+                : $"Operation {operationId} has no recorded submission: the coordinator's events of it were lost or trimmed.";
+        }
+        else if (completed is { Body: OperationCompleted outcome })
+        {
+            broken = false;
+            verdict = outcome.Succeeded
+                ? $"Operation {operationId} completed: submitted on {submitted.Stamp.NodeId}, {(ran is null ? "no trainer recorded running it" : $"ran on {ran.Stamp.NodeId}")}, outcome recorded {Elapsed(submitted, completed)} after submission."
+                : $"Operation {operationId} failed ({outcome.ErrorCode}): {outcome.Error}";
+        }
+        else if (ran is null)
+        {
+            var dead = timeline.Events.FirstOrDefault(e => e.Body is ReplicaDeclaredDead && e.Stamp.Timestamp >= submitted.Stamp.Timestamp);
+            verdict = $"Operation {operationId} was submitted on {submitted.Stamp.NodeId} at {Time(submitted)}, and no trainer recorded running it"
+                + (dead is null ? "." : $"; replica {dead.Tags.ReplicaId} was declared dead at {Time(dead)} ({((ReplicaDeclaredDead)dead.Body).Reason}).")
+                + LastWords(timeline, submitted);
+        }
+        else
+        {
+            verdict = $"Operation {operationId} ran on {ran.Stamp.NodeId} (finished at {Time(ran)}), but {submitted.Stamp.NodeId}, where it was submitted, recorded no outcome"
+                + $"; {submitted.Stamp.NodeId}'s last event is at {Time(Last(timeline, submitted.Stamp.NodeId))}.";
+        }
+
+        return new OperationChain(operationId, facts, broken, verdict);
+    }
+
+    private static string LastWords(RunTimeline timeline, RunEvent submitted)
+    {
+        // The trainers' last words: a trainer that went quiet after the submission is where to look.
+        var quiet = timeline.Events
+            .Where(e => e.Body is RunStarted { Role: NodeRole.Trainer })
+            .Select(e => Last(timeline, e.Stamp.NodeId))
+            .Where(last => last.Stamp.Timestamp < submitted.Stamp.Timestamp + TimeSpan.FromSeconds(1))
+            .Select(last => $"{last.Stamp.NodeId} (last event {last.Body.Type} at {Time(last)})")
+            .ToList();
+        return quiet.Count == 0 ? "" : $" Trainers silent since about then: {string.Join(", ", quiet)}.";
+    }
+
+    private static RunEvent Last(RunTimeline timeline, string node) => timeline.Events.Last(e => e.Stamp.NodeId == node);
+
+    private static string Time(RunEvent runEvent) => runEvent.Stamp.Timestamp.UtcDateTime.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string Elapsed(RunEvent from, RunEvent to) => $"{(to.Stamp.Timestamp - from.Stamp.Timestamp).TotalMilliseconds:F1} ms";
+}
+
+/// <summary>Something a check found: its kind (<c>events-lost</c>, <c>no-start</c>, <c>operation-unfinished</c>), what it is about, and what it means.</summary>
+public sealed record Finding(string Kind, string Subject, string Message);
+
+/// <summary>One operation's recorded facts, in causal order, whether the chain broke, and a sentence saying where.</summary>
+public sealed record OperationChain(string OperationId, IReadOnlyList<RunEvent> Facts, bool Broken, string Verdict);
