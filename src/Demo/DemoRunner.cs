@@ -3,8 +3,8 @@ using System.Globalization;
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Training;
+using Coordinator.Events.Hosting;
 using Coordinator.Events.Store;
-using Orleans.Serialization;
 using Coordinator.Hosting.Processes;
 using Coordinator.Hosting.Cli;
 using Coordinator.TrainerHost.Configuration;
@@ -183,16 +183,16 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var exits = await StopChildrenAsync();
         Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}). Demo finished in {clock.Elapsed.TotalSeconds:F1} s.");
 
-        var recorded = await CountEventsAsync(storeDirectory, runId, clientHost.Services.GetRequiredService<Serializer>());
+        var recorded = await CountEventsAsync(storeDirectory, runId);
         Report = report with { EventsPerNode = recorded };
         Say($"Run events of {runId} in the store: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} ({storeDirectory}).");
         return Exit(exits);
     }
 
     /// <summary>Events of the run the store holds per node (the nodes have stopped and shipped what they had).</summary>
-    private static async Task<Dictionary<string, int>> CountEventsAsync(string storeDirectory, string runId, Serializer serializer)
+    private static async Task<Dictionary<string, int>> CountEventsAsync(string storeDirectory, string runId)
     {
-        var store = new FileEventStore(storeDirectory, serializer, TimeProvider.System, TimeSpan.MaxValue, readOnly: true);
+        var store = EventStores.OpenForReading(new EventsOptions { StoreDirectory = storeDirectory }, redis: null);
         var counts = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var node in await store.NodesAsync(runId))
         {

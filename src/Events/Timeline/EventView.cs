@@ -22,9 +22,10 @@ public sealed record EventView(
     string? TraceId,
     string? SpanId)
 {
-    /// <summary>The options events are written with: camel case, enums by name.</summary>
+    /// <summary>The options events are written with: camel case, enums by name, no escaping beyond JSON's (pages set text, never HTML).</summary>
     public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web)
     {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new JsonStringEnumConverter() },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };

@@ -25,11 +25,13 @@ public static class RunCheck
         findings.AddRange(timeline.Nodes.Where(n => !started.Contains(n)).Select(node => new Finding("no-start", node,
             $"Node {node} recorded no run.started: its first events were trimmed or lost.")));
 
-        foreach (var operation in timeline.Events.Where(e => e.Body is OperationSubmitted && e.Tags.OperationId is not null).Select(e => e.Tags.OperationId!).Distinct())
+        // One pass groups every operation's facts; an operation is checked only when it has a submission.
+        var operations = timeline.Events.Where(e => e.Tags.OperationId is not null).GroupBy(e => e.Tags.OperationId!, StringComparer.Ordinal);
+        foreach (var facts in operations.Where(g => g.Any(e => e.Body is OperationSubmitted)))
         {
-            if (Follow(timeline, operation) is { Broken: true } chain)
+            if (Chain(timeline, facts.Key, [.. facts]) is { Broken: true } chain)
             {
-                findings.Add(new Finding("operation-unfinished", operation, chain.Verdict));
+                findings.Add(new Finding("operation-unfinished", facts.Key, chain.Verdict));
             }
         }
 
@@ -40,7 +42,11 @@ public static class RunCheck
     public static OperationChain Follow(RunTimeline timeline, string operationId)
     {
         ArgumentNullException.ThrowIfNull(timeline);
-        var facts = timeline.Events.Where(e => e.Tags.OperationId == operationId).ToList();
+        return Chain(timeline, operationId, [.. timeline.Events.Where(e => e.Tags.OperationId == operationId)]);
+    }
+
+    private static OperationChain Chain(RunTimeline timeline, string operationId, List<RunEvent> facts)
+    {
         var submitted = facts.FirstOrDefault(e => e.Body is OperationSubmitted);
         var ran = facts.FirstOrDefault(e => e.Body is TrainingFinished);
         var completed = facts.FirstOrDefault(e => e.Body is OperationCompleted);

@@ -6,7 +6,7 @@ public static class ExitCodes
     /// <summary>Done, or stopped cleanly by SIGINT/SIGTERM.</summary>
     public const int Ok = 0;
 
-    /// <summary>The demo failed.</summary>
+    /// <summary>The demo failed, or <c>timeline check</c> found a broken chain.</summary>
     public const int Failed = 1;
 
     /// <summary>Invalid configuration; every offending key was printed.</summary>
@@ -23,6 +23,9 @@ public static class ExitCodes
 
     /// <summary>Could not start (a port in use, the coordinator unreachable, the engine failed to start).</summary>
     public const int StartFailed = 6;
+
+    /// <summary>A verb's argument was wrong; what and why was printed.</summary>
+    public const int InvalidArguments = 7;
 
     /// <summary>The demo was stopped (SIGINT or SIGTERM) before it finished; 128 + SIGINT, as shells report it.</summary>
     public const int Interrupted = 130;

@@ -7,11 +7,12 @@ using Coordinator.Hosting.Configuration;
 using Coordinator.Silo.Configuration;
 using Coordinator.Silo.Hosting;
 using Coordinator.Silo.Persistence;
+using Coordinator.Silo.Timeline;
 using StackExchange.Redis;
 
 namespace Coordinator.Silo.Cli;
 
-/// <summary>The verbs of the silo binary: run (default), check-config, print-config, clear-persistence.</summary>
+/// <summary>The verbs of the silo binary: run (default), check-config, print-config, clear-persistence, timeline.</summary>
 internal static class SiloCommandLine
 {
     public static RootCommand Create(TextWriter stdout, TextWriter stderr, TextReader stdin, long startTimestamp)
@@ -157,6 +158,7 @@ internal static class SiloCommandLine
         var root = new RootCommand("Coordinator silo: an Orleans-based distributed training coordinator.")
         {
             config, redis, siloPort, gatewayPort, httpPort, clusterId, acceptDrift, run, clear,
+            TimelineVerbs.Create(parse => Load(parse)?.Item1, stdout, stderr),
         };
         foreach (var verb in configurationVerbs)
         {

@@ -7,6 +7,7 @@ using Coordinator.Hosting.Configuration;
 using Coordinator.Grains.Hosting;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.Silo.Configuration;
+using Coordinator.Silo.Timeline;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Orleans.Configuration;
 using Orleans.Dashboard;
@@ -66,6 +67,7 @@ internal static partial class SiloHost
             app.MapOrleansDashboard(routePrefix: "/dashboard");
         }
 
+        app.MapCoordinatorTimeline();
         app.MapGet("/", () => Results.Redirect(settings.Http.DashboardEnabled ? "/dashboard/" : "/health"));
         return app;
     }

@@ -1,0 +1,91 @@
+using System.Globalization;
+using Coordinator.Events.Store;
+
+namespace Coordinator.Events.Timeline;
+
+/// <summary>
+/// Opens timelines from a store for the CLI verbs and the JSON API, and reads the moments people type. Errors are
+/// <see cref="TimelineInputException"/> naming what was wrong.
+/// </summary>
+public sealed class TimelineReader(IEventStore store)
+{
+    /// <summary>The run <paramref name="runId"/>, or the newest one when it is null or empty.</summary>
+    public async Task<RunTimeline> LoadAsync(string? runId)
+    {
+        if (string.IsNullOrWhiteSpace(runId))
+        {
+            var runs = await store.RunsAsync();
+            runId = runs.Count > 0 ? runs[0] : throw new TimelineInputException("run", "The event store holds no run yet.");
+        }
+
+        try
+        {
+            return await RunTimeline.LoadAsync(store, runId);
+        }
+        catch (KeyNotFoundException ex)
+        {
+            throw new TimelineInputException("run", ex.Message);
+        }
+    }
+
+    /// <summary>The runs held, newest first.</summary>
+    public Task<IReadOnlyList<string>> RunsAsync() => store.RunsAsync();
+
+    /// <summary>
+    /// A moment: an ISO 8601 time (<c>2026-11-23T14:02:07Z</c>; no offset means UTC), a UTC time of day
+    /// (<c>14:02:07</c> or <c>14:02:07.250</c>, on the day of the run's first event), or <c>+90s</c> / <c>+1.5m</c> after
+    /// the run's first event. <paramref name="name"/> names the argument in the error.
+    /// </summary>
+    public static DateTimeOffset ParseMoment(string text, RunTimeline timeline, string name)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        ArgumentNullException.ThrowIfNull(timeline);
+        var start = timeline.Events.Count > 0 ? timeline.Events.Min(e => e.Stamp.Timestamp) : DateTimeOffset.UnixEpoch;
+        var trimmed = text.Trim();
+        if (trimmed.StartsWith('+') && trimmed.Length > 2
+            && double.TryParse(trimmed[1..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var amount) && amount >= 0)
+        {
+            switch (trimmed[^1])
+            {
+                case 's':
+                    return start.AddSeconds(amount);
+                case 'm':
+                    return start.AddMinutes(amount);
+            }
+        }
+
+        if (TimeSpan.TryParseExact(trimmed, [@"hh\:mm\:ss", @"hh\:mm\:ss\.FFFFFFF"], CultureInfo.InvariantCulture, out var timeOfDay))
+        {
+            return new DateTimeOffset(start.UtcDateTime.Date + timeOfDay, TimeSpan.Zero);
+        }
+
+        return DateTimeOffset.TryParse(trimmed, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var moment)
+            ? moment
+            : throw new TimelineInputException(name, $"'{text}' is not a moment: give an ISO 8601 time (2026-11-23T14:02:07Z), a UTC time of day (14:02:07.250) or an offset from the run's start (+90s, +1.5m).");
+    }
+
+    /// <summary>A <c>tag=value</c> subject, or null for an empty text.</summary>
+    public static TimelineSubject? ParseSubject(string? text, string name)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        try
+        {
+            return TimelineSubject.Parse(text);
+        }
+        catch (FormatException ex)
+        {
+            throw new TimelineInputException(name, ex.Message);
+        }
+    }
+}
+
+/// <summary>A timeline argument that is wrong: which one, and why.</summary>
+public sealed class TimelineInputException(string argument, string message) : Exception($"{argument}: {message}")
+{
+    /// <summary>The argument (CLI option or query parameter name).</summary>
+    public string Argument { get; } = argument;
+}
