@@ -5,6 +5,7 @@ using Coordinator.Client.Hosting;
 using Coordinator.Contracts.Training;
 using Coordinator.Events.Hosting;
 using Coordinator.Events.Store;
+using Coordinator.Events.Timeline;
 using Coordinator.Hosting.Processes;
 using Coordinator.Hosting.Cli;
 using Coordinator.TrainerHost.Configuration;
@@ -163,7 +164,7 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         Say($"Held-out loss {before.Loss:F3} -> {after.Loss:F3}; exact answers {before.Correct}/{Problems} -> {after.Correct}/{Problems} "
             + $"after {options.Steps} steps in {trainingSeconds:F1} s.");
         Say($"Saved the adapter (with optimizer state, step {saved.Step}) to {saved.Path}");
-        Say($"Dashboard: http://127.0.0.1:{httpPort}/dashboard  metrics: http://127.0.0.1:{httpPort}/metrics");
+        Say($"Dashboard: http://127.0.0.1:{httpPort}/dashboard  metrics: http://127.0.0.1:{httpPort}/metrics  timeline: http://127.0.0.1:{httpPort}/timeline?run={runId}");
 
         if (options.KeepRunning)
         {
@@ -183,23 +184,22 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var exits = await StopChildrenAsync();
         Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}). Demo finished in {clock.Elapsed.TotalSeconds:F1} s.");
 
-        var recorded = await CountEventsAsync(storeDirectory, runId);
-        Report = report with { EventsPerNode = recorded };
-        Say($"Run events of {runId} in the store: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} ({storeDirectory}).");
-        return Exit(exits);
-    }
-
-    /// <summary>Events of the run the store holds per node (the nodes have stopped and shipped what they had).</summary>
-    private static async Task<Dictionary<string, int>> CountEventsAsync(string storeDirectory, string runId)
-    {
-        var store = EventStores.OpenForReading(new EventsOptions { StoreDirectory = storeDirectory }, redis: null);
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var node in await store.NodesAsync(runId))
+        // The nodes have stopped and shipped what they recorded: the store holds the whole run.
+        var timeline = await RunTimeline.LoadAsync(EventStores.OpenForReading(new EventsOptions { StoreDirectory = storeDirectory }, redis: null), runId);
+        var recorded = timeline.Events.GroupBy(e => e.Stamp.NodeId).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var findings = RunCheck.Findings(timeline);
+        var trace = Path.Combine(Path.GetFullPath(options.WorkDirectory), $"{runId}.trace.json");
+        await using (var file = File.Create(trace))
         {
-            counts[node] = (await store.ReadAsync(runId, node)).Count;
+            await ChromeTrace.WriteAsync(timeline, file, CancellationToken.None);
         }
 
-        return counts;
+        Report = report with { EventsPerNode = recorded, TimelineFindings = findings.Count };
+        Say($"Run events of {runId} in the store: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} ({storeDirectory}); "
+            + (findings.Count == 0 ? "no broken chain, no lost event." : $"{findings.Count} finding(s), first: {findings[0].Message}"));
+        Say($"Chrome trace (open in https://ui.perfetto.dev): {trace}");
+        Say($"Explore it: COORDINATOR_Events__StoreDirectory={storeDirectory} dotnet run --project src/Silo -- timeline show --run {runId} --follow model={modelId}");
+        return Exit(exits);
     }
 
     private async Task<(double Loss, int Correct)> EvaluateAsync(
@@ -308,4 +308,4 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
 /// <summary>What a demo run measured on its held-out problems.</summary>
 internal sealed record DemoReport(
     double LossBefore, double LossAfter, int CorrectBefore, int CorrectAfter, int Problems, int Steps, double TrainingSeconds,
-    IReadOnlyDictionary<string, int> EventsPerNode);
+    IReadOnlyDictionary<string, int> EventsPerNode, int TimelineFindings = 0);

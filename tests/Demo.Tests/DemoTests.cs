@@ -28,6 +28,10 @@ public sealed partial class DemoTests
             // Every process recorded the run: the silo the operations' submissions and outcomes, a trainer their runs.
             Assert.Equal(3, report.EventsPerNode.Count);
             Assert.True(report.EventsPerNode.Values.Sum() > 4 * report.Steps, string.Join(", ", report.EventsPerNode));
+
+            // ... and shipped all of it to the silo's store: no sequence gap, every operation's chain whole.
+            Assert.Equal(0, report.TimelineFindings);
+            Assert.True(new FileInfo(Directory.GetFiles(workDir, "*.trace.json").Single()).Length > 0);
         }
         finally
         {

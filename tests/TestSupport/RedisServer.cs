@@ -35,7 +35,7 @@ public sealed class RedisServer : IAsyncDisposable
     /// <summary>Starts a server; with <paramref name="appendOnly"/> it keeps an append-only file and survives <see cref="RestartAsync"/>.</summary>
     public static async Task<RedisServer> StartAsync(bool appendOnly = false)
     {
-        var executable = FindExecutable("redis-server")
+        var executable = Executables.Find("redis-server")
             ?? throw new InvalidOperationException("redis-server is not on PATH; install it (apt-get install -y redis-server) to run the integration tests.");
         var port = FreePorts.Next();
         var directory = Directory.CreateTempSubdirectory("coordinator-redis-").FullName;
@@ -108,9 +108,4 @@ public sealed class RedisServer : IAsyncDisposable
         _process.Dispose();
         Directory.Delete(_directory, recursive: true);
     }
-
-    private static string? FindExecutable(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, name))
-            .FirstOrDefault(File.Exists);
 }

@@ -1,0 +1,149 @@
+using System.Net;
+using System.Text.Json;
+using Coordinator.Contracts.Events;
+using Coordinator.Events.Store;
+using Coordinator.Hosting.Cli;
+using Coordinator.TestSupport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+
+namespace Coordinator.Silo.Tests;
+
+/// <summary>
+/// The timeline of a recorded run through the silo binary: its CLI verbs on the files of the embedded default, and its
+/// JSON API and /timeline page on a Redis-backed silo, the page rendered by a real headless Chromium.
+/// </summary>
+public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFixture>, IDisposable
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 14, 2, 0, TimeSpan.Zero);
+    private readonly string _directory = Directory.CreateTempSubdirectory("coordinator-timeline-").FullName;
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    [Fact]
+    public async Task The_verbs_show_a_run_its_state_at_a_moment_and_where_an_operation_broke()
+    {
+        var store = Path.Combine(_directory, "store");
+        using (var files = new FileEventStore(store, Serializer(), TimeProvider.System, TimeSpan.FromDays(7)))
+        {
+            await RecordAsync(files);
+        }
+
+        var config = Path.Combine(_directory, "silo.json");
+        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new { Events = new { StoreDirectory = store } }));
+
+        var runs = await SiloCli.RunAsync("timeline", "runs", "--config", config);
+        var followed = await SiloCli.RunAsync("timeline", "show", "--follow", "operation=op-1", "--config", config);
+        var state = await SiloCli.RunAsync("timeline", "state", "--at", "14:02:02.500", "--config", config);
+        var check = await SiloCli.RunAsync("timeline", "check", "--config", config);
+        var chain = await SiloCli.RunAsync("timeline", "check", "--operation", "op-2", "--config", config);
+        var json = await SiloCli.RunAsync("timeline", "show", "--node", "trainer-1", "--json", "--config", config);
+        var trace = Path.Combine(_directory, "run.trace.json");
+        var export = await SiloCli.RunAsync("timeline", "export", "--out", trace, "--config", config);
+
+        Assert.Equal((ExitCodes.Ok, "run-1"), (runs.Exit, runs.Out.Trim()));
+        Assert.Equal(ExitCodes.Ok, followed.Exit);
+        Assert.Equal(["coordinator.operation_submitted", "training.finished", "coordinator.operation_completed"],
+            followed.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split("  ")[2].Split(' ')[0]));
+        Assert.Contains("model mdl-1: Loaded since 14:02:01.000", state.Out, StringComparison.Ordinal);
+        Assert.Contains("operation op-2 (optim_step, model mdl-1): submitted 14:02:02.000, not run yet", state.Out, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Failed, check.Exit);
+        Assert.Contains("operation-unfinished op-2:", check.Out, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Failed, chain.Exit);
+        Assert.Contains("replica trainer-1 was declared dead", chain.Out, StringComparison.Ordinal);
+        var views = JsonDocument.Parse(json.Out).RootElement.EnumerateArray().ToList();
+        Assert.Equal(["run.started", "training.finished"], views.Select(v => v.GetProperty("type").GetString()));
+        Assert.Equal(2.5, views[1].GetProperty("fields").GetProperty("loss").GetDouble());
+        Assert.Equal(ExitCodes.Ok, export.Exit);
+        Assert.True(JsonDocument.Parse(await File.ReadAllTextAsync(trace)).RootElement.GetProperty("traceEvents").GetArrayLength() > 10);
+    }
+
+    [Fact]
+    public async Task A_bad_argument_or_an_unknown_run_is_named()
+    {
+        var config = Path.Combine(_directory, "silo.json");
+        await File.WriteAllTextAsync(config, JsonSerializer.Serialize(new { Events = new { StoreDirectory = Path.Combine(_directory, "store") } }));
+        using (var files = new FileEventStore(Path.Combine(_directory, "store"), Serializer(), TimeProvider.System, TimeSpan.FromDays(7)))
+        {
+            await RecordAsync(files);
+        }
+
+        var badMoment = await SiloCli.RunAsync("timeline", "state", "--at", "25:99", "--config", config);
+        var badSubject = await SiloCli.RunAsync("timeline", "show", "--follow", "colour=red", "--config", config);
+        var unknownRun = await SiloCli.RunAsync("timeline", "show", "--run", "run-9", "--config", config);
+
+        Assert.Equal(ExitCodes.InvalidArguments, badMoment.Exit);
+        Assert.StartsWith("--at: '25:99' is not a moment", badMoment.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.InvalidArguments, badSubject.Exit);
+        Assert.StartsWith("--follow:", badSubject.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.InvalidArguments, unknownRun.Exit);
+        Assert.Contains("no run 'run-9'", unknownRun.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_page_in_a_real_browser_shows_the_cluster_at_the_chosen_moment_and_the_broken_chain()
+    {
+        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
+        await using var silo = await RedisFixture.StartSiloAsync(settings);
+        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        var http = $"http://127.0.0.1:{settings.Http.Port}";
+        using var web = new HttpClient();
+
+        using var state = JsonDocument.Parse(await web.GetStringAsync($"{http}/timeline/api/state?run=run-1&at=2026-11-23T14:02:02.5Z"));
+        var badSubject = await web.GetAsync($"{http}/timeline/api/events?run=run-1&follow=colour%3Dred");
+        var unknownRun = await web.GetAsync($"{http}/timeline/api/events?run=run-9");
+        var dom = await HeadlessBrowser.DumpDomAsync($"{http}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z", TimeSpan.FromSeconds(10));
+
+        Assert.Equal(["op-2"], state.RootElement.GetProperty("inFlight").EnumerateArray().Select(o => o.GetProperty("operationId").GetString()));
+        Assert.Equal(HttpStatusCode.BadRequest, badSubject.StatusCode);
+        Assert.Contains("\"argument\":\"follow\"", await badSubject.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, unknownRun.StatusCode);
+
+        // What the page's scripts rendered from the API: the state at 14:02:02.5 (op-2 in flight, not op-3 yet), and the findings.
+        Assert.Contains("<td>mdl-1</td><td>Loaded</td>", dom, StringComparison.Ordinal);
+        Assert.Contains("<td>op-2</td><td>optim_step</td>", dom, StringComparison.Ordinal);
+        Assert.DoesNotContain("<td>op-3</td>", dom, StringComparison.Ordinal);
+        Assert.Contains("operation-unfinished op-2: ", dom, StringComparison.Ordinal);
+        Assert.Contains("events-lost trainer-2: ", dom, StringComparison.Ordinal);
+        Assert.Contains("trainer-1#2  training.finished", dom, StringComparison.Ordinal);
+        Assert.Matches("<div id=\"error\"></div>", dom);
+    }
+
+    private static Serializer Serializer() => new ServiceCollection()
+        .AddSerializer(builder => builder.AddAssembly(typeof(RunEvent).Assembly))
+        .BuildServiceProvider()
+        .GetRequiredService<Serializer>();
+
+    /// <summary>
+    /// Records a run of a coordinator and two trainers: op-1 completes; op-2 is submitted and trainer-1 goes quiet and is
+    /// declared dead; op-3 runs on trainer-2, whose event 3 is lost, and gets no outcome.
+    /// </summary>
+    private static async Task RecordAsync(IEventStore store)
+    {
+        var silo = new List<RunEvent>();
+        var trainer1 = new List<RunEvent>();
+        var trainer2 = new List<RunEvent>();
+        void At(List<RunEvent> node, string id, int ms, RunEventBody body, EventTags? tags = null, int skip = 0) => node.Add(new RunEvent(
+            new EventStamp("run-1", id, node.Count + 1 + skip, T0.AddMilliseconds(ms), new HybridTime(T0.ToUnixTimeMilliseconds() + ms, node.Count), null, null),
+            tags ?? EventTags.None, body));
+        EventTags Op(string op, string model = "mdl-1") => new(ModelId: model, OperationId: op);
+
+        At(silo, "silo-1", 0, new RunStarted(NodeRole.Coordinator, "h", "1", T0));
+        At(trainer1, "trainer-1", 100, new RunStarted(NodeRole.Trainer, "h", "1", T0));
+        At(trainer2, "trainer-2", 150, new RunStarted(NodeRole.Trainer, "h", "1", T0));
+        At(silo, "silo-1", 1000, new StateChanged(EntityKind.Model, "mdl-1", "Placed", "Loaded", null), new EventTags(ModelId: "mdl-1"));
+        At(silo, "silo-1", 1500, new OperationSubmitted("forward_backward", 1, "key-1"), Op("op-1"));
+        At(trainer1, "trainer-1", 1600, new TrainingFinished("forward_backward", 2.5, TimeSpan.FromMilliseconds(40), null), Op("op-1"));
+        At(silo, "silo-1", 1700, new OperationCompleted("forward_backward", true, null, null), Op("op-1"));
+        At(silo, "silo-1", 2000, new OperationSubmitted("optim_step", 2, "key-2"), Op("op-2"));
+        At(silo, "silo-1", 4000, new OperationSubmitted("forward", 3, "key-3"), Op("op-3", "mdl-2"));
+        At(trainer2, "trainer-2", 4100, new TrainingFinished("forward", 1.5, TimeSpan.FromMilliseconds(10), null), Op("op-3", "mdl-2"));
+        At(trainer2, "trainer-2", 4200, new AdapterUnloaded("mdl-2/1"), skip: 1);
+        At(silo, "silo-1", 9000, new ReplicaDeclaredDead("no heartbeat since 14:02:02"), new EventTags(ReplicaId: "trainer-1"));
+        foreach (var node in (List<RunEvent>[])[silo, trainer1, trainer2])
+        {
+            await store.AppendAsync("run-1", node[0].Stamp.NodeId, node);
+        }
+    }
+}
