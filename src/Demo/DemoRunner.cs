@@ -185,7 +185,7 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         Say($"Stopped the cluster (exit codes {string.Join(", ", exits)}). Demo finished in {clock.Elapsed.TotalSeconds:F1} s.");
 
         // The nodes have stopped and shipped what they recorded: the store holds the whole run.
-        var timeline = await RunTimeline.LoadAsync(EventStores.OpenForReading(new EventsOptions { StoreDirectory = storeDirectory }, redis: null), runId);
+        var timeline = await RunTimeline.LoadAsync(EventStores.OpenForReading(new EventsOptions { StoreDirectory = storeDirectory }, redis: null, clusterId), runId);
         var recorded = timeline.Events.GroupBy(e => e.Stamp.NodeId).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         var findings = RunCheck.Findings(timeline);
         var trace = Path.Combine(Path.GetFullPath(options.WorkDirectory), $"{runId}.trace.json");

@@ -128,7 +128,7 @@ public sealed class RedisEventStoreTests : EventStoreContract
     public override async Task InitializeAsync()
     {
         _redis = await RedisServer.StartAsync();
-        Store = new RedisEventStore(_redis.Connection, Samples.Serializer, Time, TimeSpan.FromDays(7));
+        Store = new RedisEventStore(_redis.Connection, Samples.Serializer, Time, TimeSpan.FromDays(7), "cluster-1");
     }
 
     public override async Task DisposeAsync() => await _redis.DisposeAsync();
@@ -137,7 +137,7 @@ public sealed class RedisEventStoreTests : EventStoreContract
     public async Task A_run_expires_after_the_retention_and_leaves_the_index_when_pruned()
     {
         await Store.AppendAsync("run-1", "node-1", [Samples.Event(1)]);
-        var ttl = await _redis.Connection.GetDatabase().KeyTimeToLiveAsync("coordinator:events:{run-1}:node-1");
+        var ttl = await _redis.Connection.GetDatabase().KeyTimeToLiveAsync("coordinator/cluster-1/events/{run-1}:node-1");
         Assert.InRange(ttl!.Value, TimeSpan.FromDays(7) - TimeSpan.FromMinutes(1), TimeSpan.FromDays(7));
 
         Time.Advance(TimeSpan.FromDays(8));

@@ -7,6 +7,7 @@ using Coordinator.Events.Spool;
 using Coordinator.Events.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Orleans.Serialization;
 using StackExchange.Redis;
 
@@ -36,8 +37,10 @@ public static class EventsHostingExtensions
         var run = options.RunId.Length > 0 ? options.RunId : runId;
         services.AddSingleton(sp => EventSpool.Open(Path.Combine(options.Directory, nodeId), sp.GetRequiredService<Serializer>()));
         services.AddSingleton(sp => new HybridClock(sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.AddCoordinatorClockPropagation();
         services.AddSingleton(sp => new EventEmitter(
-            sp.GetRequiredService<EventSpool>(), sp.GetRequiredService<HybridClock>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, run, nodeId));
+            sp.GetRequiredService<EventSpool>(), sp.GetRequiredService<HybridClock>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, run, nodeId,
+            sp.GetService<ILoggerFactory>()?.CreateLogger<EventEmitter>()));
         services.AddSingleton<IRunEvents>(sp => sp.GetRequiredService<EventEmitter>());
         services.AddSingleton(options);
         services.AddSingleton<EventShipper>();
@@ -51,12 +54,25 @@ public static class EventsHostingExtensions
     }
 
     /// <summary>
+    /// Carries the node's <see cref="HybridClock"/> on its grain calls and merges callers' clocks into it
+    /// (<see cref="ClockPropagation"/>); for a node that has a clock of its own, as every node recording events does.
+    /// </summary>
+    public static IServiceCollection AddCoordinatorClockPropagation(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddSingleton<ClockPropagation>();
+        services.AddSingleton<IOutgoingGrainCallFilter>(sp => sp.GetRequiredService<ClockPropagation>());
+        services.AddSingleton<IIncomingGrainCallFilter>(sp => sp.GetRequiredService<ClockPropagation>());
+        return services;
+    }
+
+    /// <summary>
     /// Keeps the run events of the cluster's nodes on this coordinator silo: the recorder grains append to Redis streams
-    /// when <paramref name="redis"/> is given (the cluster's backend), else to segment files in
+    /// of cluster <paramref name="clusterId"/> when <paramref name="redis"/> is given (the cluster's backend), else to segment files in
     /// <c>Events:StoreDirectory</c> (the embedded default). Runs older than <c>Events:Retention</c> are pruned at start
     /// and hourly.
     /// </summary>
-    public static IServiceCollection AddCoordinatorEventStore(this IServiceCollection services, EventsOptions options, IConnectionMultiplexer? redis)
+    public static IServiceCollection AddCoordinatorEventStore(this IServiceCollection services, EventsOptions options, IConnectionMultiplexer? redis, string clusterId)
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(options);
@@ -65,7 +81,7 @@ public static class EventsHostingExtensions
             var time = sp.GetService<TimeProvider>() ?? TimeProvider.System;
             var serializer = sp.GetRequiredService<Serializer>();
             return redis is not null
-                ? new RedisEventStore(redis, serializer, time, options.Retention)
+                ? new RedisEventStore(redis, serializer, time, options.Retention, clusterId)
                 : new FileEventStore(options.StoreDirectory, serializer, time, options.Retention);
         });
         services.AddHostedService(sp => new EventRetention(sp.GetRequiredService<IEventStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));

@@ -10,10 +10,10 @@ namespace Coordinator.Events.Store;
 public static class EventStores
 {
     /// <summary>
-    /// The store a silo with these options writes: Redis streams through <paramref name="redis"/> when given, else the
+    /// The store a silo of cluster <paramref name="clusterId"/> with these options writes: Redis streams through <paramref name="redis"/> when given, else the
     /// segment files in <c>Events:StoreDirectory</c>, opened read-only (a running silo may be writing them).
     /// </summary>
-    public static IEventStore OpenForReading(EventsOptions options, IConnectionMultiplexer? redis)
+    public static IEventStore OpenForReading(EventsOptions options, IConnectionMultiplexer? redis, string clusterId)
     {
         ArgumentNullException.ThrowIfNull(options);
         var serializer = new ServiceCollection()
@@ -21,7 +21,7 @@ public static class EventStores
             .BuildServiceProvider()
             .GetRequiredService<Serializer>();
         return redis is not null
-            ? new RedisEventStore(redis, serializer, TimeProvider.System, options.Retention)
+            ? new RedisEventStore(redis, serializer, TimeProvider.System, options.Retention, clusterId)
             : new FileEventStore(options.StoreDirectory, serializer, TimeProvider.System, options.Retention, readOnly: true);
     }
 }

@@ -5,16 +5,18 @@ using StackExchange.Redis;
 namespace Coordinator.Events.Store;
 
 /// <summary>
-/// The cluster's event store: one Redis stream per run and node, <c>coordinator:events:{run}:{node}</c>, whose entry ids
+/// The cluster's event store: one Redis stream per run and node, <c>coordinator/{cluster}/events/{run}:{node}</c> (beside
+/// the cluster's other keys, so <c>clear-persistence</c> takes them too), whose entry ids
 /// are the events' sequences (<c>{sequence}-1</c>), so Redis itself orders them and refuses a repeat. An append is one
 /// script run: it drops what the stream holds, adds the rest and renews the run's expiry (the retention).
 /// The run's node set shares the run's hash slot; the run index is a sorted set by last append.
 /// </summary>
-public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer serializer, TimeProvider time, TimeSpan retention) : IEventStore
+public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer serializer, TimeProvider time, TimeSpan retention, string clusterId) : IEventStore
 {
-    private const string Prefix = "coordinator:events:";
-    private const string RunIndex = Prefix + "runs";
     private const int Page = 1000;
+    private readonly string _prefix = $"coordinator/{clusterId}/events/";
+
+    private string RunIndex => _prefix + "runs";
 
     // KEYS: stream, node set. ARGV: retention ms, node id, then sequence and payload pairs.
     private const string AppendScript = """
@@ -100,9 +102,9 @@ public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer ser
     }
 
     // The braces make a run's keys one hash slot, so the append script may touch them together on a Redis cluster.
-    private static string StreamKey(string runId, string nodeId) => $"{Prefix}{{{runId}}}:{nodeId}";
+    private string StreamKey(string runId, string nodeId) => $"{_prefix}{{{runId}}}:{nodeId}";
 
-    private static string NodesKey(string runId) => $"{Prefix}{{{runId}}}:nodes";
+    private string NodesKey(string runId) => $"{_prefix}{{{runId}}}:nodes";
 
     private static long Sequence(RedisValue id) => long.Parse(id.ToString().AsSpan(0, id.ToString().IndexOf('-', StringComparison.Ordinal)), System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -57,7 +57,7 @@ internal static partial class SiloHost
             configureSilo?.Invoke(silo);
         });
         builder.Services.AddCoordinatorEvents(settings.Events, settings.Cluster.ClusterId, nodeId, NodeRole.Coordinator, Redaction.ConfigHash(settings));
-        builder.Services.AddCoordinatorEventStore(settings.Events, redis);
+        builder.Services.AddCoordinatorEventStore(settings.Events, redis, settings.Cluster.ClusterId);
 
         var app = builder.Build();
         app.UseRouting();

@@ -3,10 +3,10 @@ using StackExchange.Redis;
 
 namespace Coordinator.Silo.Persistence;
 
-/// <summary>Finds and deletes everything a Coordinator service keeps in Redis: grain state, reminders, membership and the signature.</summary>
+/// <summary>Finds and deletes everything a Coordinator service keeps in Redis: grain state, reminders, membership, the signature and the run events.</summary>
 internal static class PersistenceCleaner
 {
-    /// <summary>Key patterns of a service: Orleans keeps state, reminders and membership under "{ServiceId}/".</summary>
+    /// <summary>Key patterns of a service: Orleans keeps state, reminders and membership under "{ServiceId}/"; the cluster's signature and run events are under "coordinator/{ClusterId}/".</summary>
     public static IReadOnlyList<RedisValue> PatternsFor(CoordinatorClusterOptions cluster) =>
         [$"{Escape(cluster.ServiceId)}/*", $"coordinator/{Escape(cluster.ClusterId)}/*"];
 

@@ -118,7 +118,7 @@ internal static class TimelineVerbs
                 redis = await RedisBackend.ConnectAsync(settings.Persistence);
             }
 
-            return await action(new TimelineReader(EventStores.OpenForReading(settings.Events, redis)));
+            return await action(new TimelineReader(EventStores.OpenForReading(settings.Events, redis, settings.Cluster.ClusterId)));
         }
         catch (InvalidOperationException ex) when (redis is null && settings.Persistence.EffectiveProvider == PersistenceProvider.Redis)
         {
