@@ -19,7 +19,7 @@ public static class EventsHostingExtensions
     /// <summary>
     /// Records this node's run events (<see cref="IRunEvents"/>) in its spool, <c>{Directory}/{nodeId}</c>: a
     /// <see cref="RunStarted"/> when the host starts, a <see cref="ResourceSnapshot"/> every <c>ResourcePeriod</c>, and
-    /// what the node's code emits; ships them to the recorders (<see cref="EventShipper"/>). Call it after
+    /// what the node's code emits, and its warning and error log lines (<see cref="LogRecorder"/>); ships them to the recorders (<see cref="EventShipper"/>). Call it after
     /// <c>UseOrleans</c>: its services then start once the silo has joined, and stop (writing out the queue, shipping the
     /// rest) before it leaves. With events disabled, facts are dropped.
     /// </summary>
@@ -42,12 +42,16 @@ public static class EventsHostingExtensions
             sp.GetRequiredService<EventSpool>(), sp.GetRequiredService<HybridClock>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, run, nodeId,
             sp.GetService<ILoggerFactory>()?.CreateLogger<EventEmitter>()));
         services.AddSingleton<IRunEvents>(sp => sp.GetRequiredService<EventEmitter>());
+
+        // Resolved at the first warning, not when logging is built: the emitter itself takes a logger.
+        services.AddSingleton(sp => new LogRecorder(sp.GetRequiredService<IRunEvents>, sp.GetService<TimeProvider>() ?? TimeProvider.System));
+        services.AddSingleton<ILoggerProvider>(sp => sp.GetRequiredService<LogRecorder>());
         services.AddSingleton(options);
         services.AddSingleton<EventShipper>();
 
         // Stopped in reverse: the emitter writes out its queue first, then the shipper sends it.
         services.AddHostedService(sp => sp.GetRequiredService<EventShipper>());
-        services.AddHostedService(sp => new RunLifetime(sp.GetRequiredService<EventEmitter>(), role, configHash));
+        services.AddHostedService(sp => new RunLifetime(sp.GetRequiredService<EventEmitter>(), sp.GetRequiredService<LogRecorder>(), role, configHash));
         services.AddHostedService(sp => new ResourceSampler(
             sp.GetRequiredService<IRunEvents>(), sp.GetService<TimeProvider>() ?? TimeProvider.System, options.ResourcePeriod, options.Directory));
         return services;
@@ -109,12 +113,13 @@ public static class EventsHostingExtensions
     }
 
     /// <summary>Emits the node's <see cref="RunStarted"/>, and writes out what is queued when the host stops.</summary>
-    private sealed class RunLifetime(EventEmitter emitter, NodeRole role, string configHash) : IHostedService
+    private sealed class RunLifetime(EventEmitter emitter, LogRecorder logs, NodeRole role, string configHash) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
             var version = typeof(RunLifetime).Assembly.GetName().Version?.ToString() ?? "0";
             emitter.Emit(new RunStarted(role, configHash, version, DateTimeOffset.UtcNow));
+            logs.Start();
             return Task.CompletedTask;
         }
 
