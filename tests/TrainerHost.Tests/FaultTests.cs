@@ -1,7 +1,12 @@
 using System.Diagnostics;
 using Coordinator.Client;
 using Coordinator.Client.Hosting;
+using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Models;
+using Coordinator.Events.Hosting;
+using Coordinator.Events.Spool;
+using Coordinator.Events.Store;
+using Coordinator.Events.Timeline;
 using Coordinator.Contracts.Replicas;
 using Coordinator.Contracts.Training;
 using Coordinator.Hosting.Processes;
@@ -10,6 +15,7 @@ using Coordinator.Training.Tasks;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Serialization;
 using Xunit.Abstractions;
 
 namespace Coordinator.TrainerHost.Tests;
@@ -22,6 +28,7 @@ public sealed class FaultCluster : IAsyncLifetime
 {
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(90);
     private readonly ClusterProcesses _processes = new();
+    private readonly Dictionary<int, (string[] Args, Dictionary<string, string> Environment, int HttpPort)> _siloStarts = [];
 
     public RedisServer Redis { get; private set; } = null!;
 
@@ -38,6 +45,35 @@ public sealed class FaultCluster : IAsyncLifetime
 
     public const string BaseModel = "fault";
 
+    /// <summary>Where every process keeps its event spool, one directory per node.</summary>
+    public string EventsDirectory => Path.Combine(StateDirectory, "events");
+
+    /// <summary>
+    /// Waits until the event store (Redis) holds every event each running node has spooled, then returns the run's
+    /// timeline. (A killed silo's unshipped events wait in its spool until it starts again.)
+    /// </summary>
+    public async Task<RunTimeline> HeldTimelineAsync()
+    {
+        var runId = new CoordinatorClusterOptions().ClusterId;
+        var store = EventStores.OpenForReading(new EventsOptions(), Redis.Connection, runId);
+        var live = new[] { "fault-trainer" }.Concat(Silos.Keys.Select(port => $"silo-127.0.0.1:{port}")).ToList();
+        var serializer = Orleans.ServiceProvider.GetRequiredService<Serializer>();
+        await TrainingCluster.WaitUntilAsync(async () =>
+        {
+            foreach (var node in live)
+            {
+                var spooled = EventSpool.OpenReadOnly(Path.Combine(EventsDirectory, node), serializer).ReadAfter(0);
+                if (spooled.Count == 0 || await store.HighWaterAsync(runId, node) < spooled[^1].Stamp.Sequence)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, TimeSpan.FromSeconds(30), "the live nodes' events to be shipped");
+        return await RunTimeline.LoadAsync(store, runId);
+    }
+
     public async Task InitializeAsync()
     {
         Redis = await RedisServer.StartAsync(appendOnly: true);
@@ -46,13 +82,13 @@ public sealed class FaultCluster : IAsyncLifetime
         {
             ["COORDINATOR_Replicas__HeartbeatTimeout"] = "00:00:10",
             ["COORDINATOR_Replicas__LivenessCheckPeriod"] = "00:00:01",
+            ["COORDINATOR_Events__Directory"] = EventsDirectory,
         };
         foreach (var _ in Enumerable.Range(0, 2))
         {
             var (siloPort, httpPort) = (FreePorts.Next(), FreePorts.Next());
-            var silo = Start("Coordinator.Silo.dll", ["run", "--silo-port", $"{siloPort}", "--gateway-port", $"{FreePorts.Next()}", "--http-port", $"{httpPort}", .. redis], environment);
-            await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", StartTimeout);
-            Silos[siloPort] = silo;
+            _siloStarts[siloPort] = (["run", "--silo-port", $"{siloPort}", "--gateway-port", $"{FreePorts.Next()}", "--http-port", $"{httpPort}", .. redis], environment, httpPort);
+            await StartSiloAsync(siloPort);
         }
 
         var services = await _processes.ConnectAsync(new CoordinatorClusterOptions(), new PersistenceOptions { RedisConnectionString = Redis.ConnectionString });
@@ -62,7 +98,7 @@ public sealed class FaultCluster : IAsyncLifetime
         var trainer = Start("Coordinator.TrainerHost.dll",
             ["run", "--replica-id", "fault-trainer", "--silo-port", $"{FreePorts.Next()}", "--capacity", "4", "--device", "cpu", "--cpu-threads", "1",
              "--state-dir", StateDirectory, .. redis],
-            ClusterProcesses.TinyTrainer(BaseModel));
+            new Dictionary<string, string>(ClusterProcesses.TinyTrainer(BaseModel)) { ["COORDINATOR_Events__Directory"] = EventsDirectory });
         await TrainingCluster.WaitUntilAsync(async () =>
         {
             if (trainer.HasExited)
@@ -84,6 +120,23 @@ public sealed class FaultCluster : IAsyncLifetime
         var port = Silos.Keys.Single(p => (p == host!.Endpoint.Port) == holder);
         Silos[port].Kill();
         Silos.Remove(port);
+    }
+
+    /// <summary>Starts again, on the same ports and spool, every silo that was killed (as an operator would).</summary>
+    public async Task RestartKilledSilosAsync()
+    {
+        foreach (var port in _siloStarts.Keys.Where(p => !Silos.ContainsKey(p)).ToList())
+        {
+            await StartSiloAsync(port);
+        }
+    }
+
+    private async Task StartSiloAsync(int siloPort)
+    {
+        var (args, environment, httpPort) = _siloStarts[siloPort];
+        var silo = Start("Coordinator.Silo.dll", args, environment);
+        await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", StartTimeout);
+        Silos[siloPort] = silo;
     }
 
     public async Task DisposeAsync()
@@ -127,6 +180,16 @@ public abstract class FaultRunTests(FaultCluster cluster, ITestOutputHelper outp
                 File.ReadAllBytes(Path.Combine(cluster.StateDirectory, $"{name}-clean-{step}.state")),
                 File.ReadAllBytes(Path.Combine(cluster.StateDirectory, $"{name}-fault-{step}.state")));
         }
+
+        // Every fact of both runs reached the store once: no node lost an event, and every operation's chain, from its
+        // submission on a coordinator to a trainer's run to its outcome (recorded on another silo after a failover), is
+        // whole. A killed silo ships what its spool kept once it is started again.
+        await cluster.RestartKilledSilosAsync();
+        var timeline = await cluster.HeldTimelineAsync();
+        var findings = RunCheck.Findings(timeline);
+        Assert.True(findings.Count == 0, string.Join(Environment.NewLine, findings.Select(f => f.Message)));
+        Assert.All(timeline.Nodes, node => Assert.Equal(1, timeline.Events.First(e => e.Stamp.NodeId == node).Stamp.Sequence));
+        Assert.True(timeline.Events.Count(e => e.Body is TrainingFinished) >= 2 * 2 * Steps, $"{timeline.Events.Count} events");
 
         if (Environment.GetEnvironmentVariable("TEST_DUMP_PROCESS_OUTPUT") == "1")
         {
