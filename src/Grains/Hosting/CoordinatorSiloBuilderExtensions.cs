@@ -6,6 +6,7 @@ using System.Net;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Events.Emitting;
 using Coordinator.Grains.Placement;
+using Coordinator.Grains.Diagnostics.Metrics;
 using Coordinator.Grains.Replicas;
 using Coordinator.Grains.Storage;
 using Microsoft.Extensions.Configuration;
@@ -38,7 +39,21 @@ public static class CoordinatorSiloBuilderExtensions
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
         silo.AddCoordinatorErrors();
+        silo.AddCoordinatorHandlerMetrics();
         silo.AddCoordinatorTracing();
+        return silo;
+    }
+
+    /// <summary>
+    /// Requests, duration, in-flight calls, errors by type and cancellations of every grain method this silo handles
+    /// (<see cref="HandlerMetricsFilter"/>, on the <c>Coordinator</c> meter). Add it after
+    /// <see cref="AddCoordinatorErrors"/>: it then runs inside the translation and sees a failure's own type (a
+    /// cancellation, a timeout) before it becomes an error code. Every silo needs it, trainer hosts included.
+    /// </summary>
+    public static ISiloBuilder AddCoordinatorHandlerMetrics(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.AddIncomingGrainCallFilter<HandlerMetricsFilter>();
         return silo;
     }
 

@@ -40,6 +40,7 @@ internal static partial class TrainerHostBuilder
             silo.UseCoordinatorReminders(settings.Persistence);
             silo.AddTrainerPlacement();
             silo.AddCoordinatorErrors();
+            silo.AddCoordinatorHandlerMetrics();
             silo.AddCoordinatorTracing();
 
             // This silo hosts the trainer grain and Orleans' runtime grains only: no coordinator grain, no dashboard grain,

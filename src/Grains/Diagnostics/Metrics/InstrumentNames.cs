@@ -1,8 +1,23 @@
 namespace Coordinator.Grains.Diagnostics.Metrics;
 
-/// <summary>Names of the grains' instruments, as exported (Prometheus adds the unit: <c>_seconds</c>).</summary>
+/// <summary>Names of the grains' instruments, as exported (Prometheus adds the unit, <c>_seconds</c>, and <c>_total</c> to counters).</summary>
 internal static class InstrumentNames
 {
     /// <summary>Histogram: one attempt to write a grain's state, by state and outcome.</summary>
     public const string StateWriteDuration = "coordinator.grain.state_write.duration";
+
+    /// <summary>Counter: grain calls handled, by grain and method (<c>coordinator_handler_requests_total</c>).</summary>
+    public const string HandlerRequests = "coordinator.handler.requests";
+
+    /// <summary>Histogram: a grain call from the start of its turn to its answer, by grain and method (<c>coordinator_handler_request_duration_seconds</c>).</summary>
+    public const string HandlerRequestDuration = "coordinator.handler.request_duration";
+
+    /// <summary>Up-down counter: grain calls being handled now, by grain and method (<c>coordinator_handler_inflight_requests</c>).</summary>
+    public const string HandlerInflightRequests = "coordinator.handler.inflight_requests";
+
+    /// <summary>Counter: grain calls that failed, by grain, method and error type (<c>coordinator_handler_errors_total</c>).</summary>
+    public const string HandlerErrors = "coordinator.handler.errors";
+
+    /// <summary>Counter: grain calls cancelled, by grain and method (<c>coordinator_handler_cancellations_total</c>).</summary>
+    public const string HandlerCancellations = "coordinator.handler.cancellations";
 }

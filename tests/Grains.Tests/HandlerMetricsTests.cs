@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Coordinator.Contracts.Errors;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Contracts.Training;
+using Coordinator.Grains.Diagnostics.Metrics;
+
+namespace Coordinator.Grains.Tests;
+
+/// <summary>
+/// Every grain call is measured by grain and method on the Coordinator meter: requests, duration, in flight, errors by
+/// type, cancellations. Read with a MeterListener on a real in-process cluster.
+/// </summary>
+public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, IDisposable
+{
+    private static readonly ForwardOperation Forward = new([new Datum([1, 2], [2, 3], [1f, 1f])]);
+    private readonly ConcurrentQueue<(string Instrument, double Value, Dictionary<string, string?> Tags)> _measured = new();
+    private readonly TwoSiloClusterFixture _fixture;
+    private readonly MeterListener _listener;
+
+    public HandlerMetricsTests(TwoSiloClusterFixture fixture)
+    {
+        _fixture = fixture;
+        _listener = Listen();
+    }
+
+    private CoordinatorCluster C => _fixture.Cluster;
+
+    public void Dispose() => _listener.Dispose();
+
+    [Fact]
+    public async Task Calls_are_counted_timed_and_their_errors_typed_by_grain_and_method()
+    {
+        _listener.Start();
+        var (modelId, _, _) = await C.ModelOnNewReplicaAsync();
+        var session = await C.Client.OpenSessionAsync(TestData.Id("tok"));
+        var denied = await Assert.ThrowsAsync<CoordinatorException>(() => C.Client.HeartbeatSessionAsync(session.SessionId, "not-the-owner"));
+        await C.Client.RunAsync(modelId, Forward);
+        var refused = await C.Client.WaitAsync(await C.Client.SubmitAsync(modelId, new ForwardOperation([.. Enumerable.Repeat(Forward.Batch[0], 13)])), TimeSpan.FromSeconds(30));
+
+        var requests = Of(InstrumentNames.HandlerRequests);
+        Assert.Contains(requests, m => m.Tags["grain"] == "SessionGrain" && m.Tags["method"] == "CreateModelAsync");
+        Assert.Contains(requests, m => m.Tags["grain"] == "TrainerDoubleGrain" && m.Tags["method"] == "ExecuteAsync");
+        Assert.All(Of(InstrumentNames.HandlerRequestDuration), m => Assert.True(m.Value is > 0 and < 30));
+        Assert.Equal(requests.Count, Of(InstrumentNames.HandlerRequestDuration).Count);
+        Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("SessionGrain", "HeartbeatAsync", denied.Code.ToString()));
+        Assert.Equal(OperationStatus.Failed, refused.Status);
+        Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("TrainerDoubleGrain", "ExecuteAsync", "InvalidArgument"));
+    }
+
+    [Fact]
+    public async Task A_call_is_in_flight_while_its_turn_runs_and_a_cancelled_one_is_counted_as_such()
+    {
+        var (modelId, _, script) = await C.ModelOnNewReplicaAsync();
+        _listener.Start();
+        script.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ticket = await C.Client.SubmitAsync(modelId, Forward);
+        await script.Started.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var inflight = Of(InstrumentNames.HandlerInflightRequests).Where(m => m.Tags["grain"] == "TrainerDoubleGrain").Sum(m => m.Value);
+        script.Gate.SetCanceled();
+        var outcome = await C.Client.WaitAsync(ticket, TimeSpan.FromSeconds(30));
+
+        Assert.Equal(1, inflight);
+        Assert.Equal(0, Of(InstrumentNames.HandlerInflightRequests).Where(m => m.Tags["grain"] == "TrainerDoubleGrain").Sum(m => m.Value));
+        Assert.Equal(OperationStatus.Failed, outcome.Status);
+        Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("TrainerDoubleGrain", "ExecuteAsync", "cancelled"));
+        Assert.Single(Of(InstrumentNames.HandlerCancellations), m => m.Tags["method"] == "ExecuteAsync");
+    }
+
+    private List<(string Instrument, double Value, Dictionary<string, string?> Tags)> Of(string instrument) => [.. _measured.Where(m => m.Instrument == instrument)];
+
+    private MeterListener Listen()
+    {
+        var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == CoordinatorTelemetry.MeterName && instrument.Name.StartsWith("coordinator.handler.", StringComparison.Ordinal))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
+        listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
+        return listener;
+    }
+
+    private void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        var named = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var (key, tag) in tags)
+        {
+            named[key] = tag?.ToString();
+        }
+
+        _measured.Enqueue((instrument.Name, value, named));
+    }
+}
