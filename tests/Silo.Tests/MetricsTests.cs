@@ -1,0 +1,61 @@
+using System.Diagnostics;
+using Coordinator.Contracts.Errors;
+using Coordinator.TestSupport;
+using Microsoft.Extensions.Hosting;
+
+namespace Coordinator.Silo.Tests;
+
+/// <summary>The silo's /metrics, scraped as Prometheus would: the handler metrics by grain and method, and promtool's verdict on them.</summary>
+public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixture>
+{
+    [Fact]
+    public async Task Handler_metrics_are_exported_by_grain_and_method_and_promtool_finds_nothing_wrong()
+    {
+        var settings = fixture.Settings(clusterId: $"metrics-{Guid.NewGuid():N}");
+        await using var silo = await RedisFixture.StartSiloAsync(settings);
+        var (host, client) = await RedisFixture.ConnectAsync(settings);
+        CoordinatorException denied;
+        using (host)
+        {
+            var session = await client.OpenSessionAsync("metrics-owner");
+            denied = await Assert.ThrowsAsync<CoordinatorException>(() => client.HeartbeatSessionAsync(session.SessionId, "not-the-owner"));
+            await host.StopAsync();
+        }
+
+        using var web = new HttpClient();
+        var scrape = await web.GetStringAsync($"http://127.0.0.1:{settings.Http.Port}/metrics");
+        var ours = scrape.Split('\n').Where(l => l.StartsWith("coordinator_", StringComparison.Ordinal) || l.StartsWith("# HELP coordinator_", StringComparison.Ordinal) || l.StartsWith("# TYPE coordinator_", StringComparison.Ordinal)).ToList();
+
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_requests_total", "grain=\"SessionGrain\"", "method=\"CreateAsync\""));
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_errors_total", "grain=\"SessionGrain\"", "method=\"HeartbeatAsync\"", $"error_type=\"{denied.Code}\""));
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_request_duration_seconds_bucket", "method=\"CreateAsync\"", "le=\"0.0001\""));
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_request_duration_seconds_bucket", "method=\"CreateAsync\"", "le=\"600\""));
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_inflight_requests", "method=\"CreateAsync\""));
+        Assert.Contains("# TYPE coordinator_handler_inflight_requests gauge", ours);
+
+        var (exit, complaints) = await PromtoolAsync(string.Join('\n', ours) + "\n");
+        Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
+    }
+
+    private static bool Sample(string line, string name, params string[] labels) =>
+        line.StartsWith(name + "{", StringComparison.Ordinal) && labels.All(l => line.Contains(l, StringComparison.Ordinal));
+
+    private static async Task<(int Exit, string Complaints)> PromtoolAsync(string metrics)
+    {
+        var promtool = Executables.Find("promtool")
+            ?? throw new InvalidOperationException("promtool is not on PATH; install Prometheus (apt-get install -y prometheus) to run the metrics tests.");
+        using var process = Process.Start(new ProcessStartInfo(promtool, "check metrics")
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        await process.StandardInput.WriteAsync(metrics);
+        process.StandardInput.Close();
+        var output = await process.StandardOutput.ReadToEndAsync();
+        var errors = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, (output + errors).Trim());
+    }
+}
