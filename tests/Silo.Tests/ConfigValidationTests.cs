@@ -37,7 +37,7 @@ public sealed class ConfigValidationTests
         { "Cluster:AdvertisedAddress", "localhost!", "Cluster:AdvertisedAddress: 'localhost!' is not an IP address" },
         { "Http:Port", "30000", "Http:Port: 30000 is already used" },
         { "Http:BindAddress", "nowhere", "Http:BindAddress: 'nowhere' is not an IP address" },
-        { "Http:DashboardEnabled", "maybe", "Http:DashboardEnabled: 'maybe' is not a valid boolean" },
+        { "Dashboard:Enabled", "maybe", "Dashboard:Enabled: 'maybe' is not a valid boolean" },
         { "Persistence:Provider", "Redis", "Persistence:RedisConnectionString: is required when Persistence:Provider is Redis" },
         { "Persistence:Provider", "Postgres", "Persistence:Provider: 'Postgres' is not a valid value (one of: Memory, Redis)" },
         { "Persistence:Provider", "1", "Persistence:Provider: '1' is not a valid value" },

@@ -56,6 +56,25 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_trainer_host_serves_its_readiness_and_the_metrics_of_the_operations_it_ran()
+    {
+        await cluster.StartTrainerAsync("metrics-1", "metrics");
+        var modelId = await cluster.CreateModelAsync("metrics");
+        await TrainAsync(modelId, new Random(1), 3);
+        using var web = new HttpClient();
+
+        var ready = await web.GetStringAsync($"{cluster.TrainerHttp["metrics-1"]}/health/ready");
+        var metrics = (await web.GetStringAsync($"{cluster.TrainerHttp["metrics-1"]}/metrics")).Split('\n');
+
+        Assert.Contains("replica metrics-1 registered", ready, StringComparison.Ordinal);
+        var executed = metrics.Single(l => l.StartsWith("coordinator_handler_requests_total{", StringComparison.Ordinal)
+            && l.Contains("grain=\"TrainerGrain\"", StringComparison.Ordinal) && l.Contains("method=\"ExecuteAsync\"", StringComparison.Ordinal));
+        // "name{labels} value [timestamp]": 3 steps are 6 operations.
+        Assert.True(double.Parse(executed[(executed.IndexOf("} ", StringComparison.Ordinal) + 2)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) >= 6, executed);
+        Assert.Contains(metrics, l => l.StartsWith("coordinator_handler_request_duration_seconds_bucket{", StringComparison.Ordinal) && l.Contains("method=\"LoadAdapterAsync\"", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Save_state_then_load_state_on_another_replica_continues_bit_for_bit()
     {
         await cluster.StartTrainerAsync("ckpt-a", "ckpt");

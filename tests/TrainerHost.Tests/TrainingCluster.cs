@@ -67,11 +67,12 @@ public class TrainingCluster : IAsyncLifetime
         Client = services.GetRequiredService<CoordinatorClient>();
     }
 
-    /// <summary>Starts a trainer host process and waits until its replica is registered.</summary>
+    /// <summary>Starts a trainer host process and waits until its replica is registered and its HTTP endpoint says it is ready.</summary>
     public async Task<ChildProcess> StartTrainerAsync(string replicaId, string baseModel, int capacity = 4)
     {
+        var http = TrainerHttp[replicaId] = $"http://127.0.0.1:{FreePorts.Next()}";
         var trainer = Start("Coordinator.TrainerHost.dll",
-            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{_siloPort}",
+            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{_siloPort}", "--http-port", http[(http.LastIndexOf(':') + 1)..],
              "--capacity", $"{capacity}", "--device", "cpu", "--cpu-threads", "1", "--state-dir", StateDirectory, .. RedisArgs],
             ClusterProcesses.TinyTrainer(baseModel));
         _trainers[replicaId] = trainer;
@@ -85,8 +86,12 @@ public class TrainingCluster : IAsyncLifetime
             var snapshot = await Client.GetCapacityAsync(baseModel);
             return snapshot.Replicas.Any(r => r.ReplicaId == replicaId);
         }, StartTimeout, $"trainer {replicaId} to register");
+        await trainer.WaitUntilHealthyAsync($"{http}/health/ready", StartTimeout);
         return trainer;
     }
+
+    /// <summary>Each trainer host's HTTP endpoint (health, metrics), by replica id.</summary>
+    public Dictionary<string, string> TrainerHttp { get; } = [];
 
     public ChildProcess Trainer(string replicaId) => _trainers[replicaId];
 

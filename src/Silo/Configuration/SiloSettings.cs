@@ -3,7 +3,7 @@ using Coordinator.Events.Hosting;
 using Coordinator.Grains.Models;
 using Coordinator.Grains.Replicas;
 using Coordinator.Hosting.Configuration;
-using Coordinator.Silo.Configuration;
+using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Telemetry;
 using SessionOptions = Coordinator.Grains.Sessions.SessionOptions;
 
@@ -15,6 +15,7 @@ internal sealed class SiloSettings : ISettingsRules
     public CoordinatorClusterOptions Cluster { get; init; } = new();
     public PersistenceOptions Persistence { get; init; } = new();
     public HttpEndpointOptions Http { get; init; } = new();
+    public DashboardOptions Dashboard { get; init; } = new();
     public SessionOptions Sessions { get; init; } = new();
     public ReplicaOptions Replicas { get; init; } = new();
     public OperationOptions Operations { get; init; } = new();
@@ -34,7 +35,7 @@ internal sealed class SiloSettings : ISettingsRules
     /// <summary>The silo, gateway and HTTP ports of one process must differ.</summary>
     public IEnumerable<string> Problems()
     {
-        if (Http.Port == Cluster.SiloPort || Http.Port == Cluster.GatewayPort)
+        if (Http.Port != 0 && (Http.Port == Cluster.SiloPort || Http.Port == Cluster.GatewayPort))
         {
             yield return $"{HttpEndpointOptions.SectionName}:Port: {Http.Port} is already used as the silo or gateway port.";
         }

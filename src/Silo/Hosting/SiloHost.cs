@@ -49,7 +49,7 @@ internal static partial class SiloHost
             silo.UseCoordinatorClustering(settings.Cluster, settings.Persistence, settings.Cluster.GatewayPort);
             silo.AddCoordinatorGrains(configuration);
             silo.UseCoordinatorPersistence(settings.Persistence);
-            if (settings.Http.DashboardEnabled)
+            if (settings.Dashboard.Enabled)
             {
                 silo.AddDashboard();
             }
@@ -62,13 +62,13 @@ internal static partial class SiloHost
         var app = builder.Build();
         app.UseRouting();
         app.MapCoordinatorDefaultEndpoints(settings.Telemetry);
-        if (settings.Http.DashboardEnabled)
+        if (settings.Dashboard.Enabled)
         {
             app.MapOrleansDashboard(routePrefix: "/dashboard");
         }
 
         app.MapCoordinatorTimeline();
-        app.MapGet("/", () => Results.Redirect(settings.Http.DashboardEnabled ? "/dashboard/" : "/health"));
+        app.MapGet("/", () => Results.Redirect(settings.Dashboard.Enabled ? "/dashboard/" : "/health"));
         return app;
     }
 
@@ -86,7 +86,7 @@ internal static partial class SiloHost
             $"{settings.Cluster.AdvertisedAddress}:{settings.Cluster.SiloPort}",
             $"{settings.Cluster.AdvertisedAddress}:{settings.Cluster.GatewayPort}",
             settings.Persistence.EffectiveProvider,
-            settings.Http.DashboardEnabled ? $"{http}/dashboard" : "(disabled)",
+            settings.Dashboard.Enabled ? $"{http}/dashboard" : "(disabled)",
             $"{http}/health",
             settings.Telemetry.PrometheusEnabled ? $"{http}/metrics" : "(disabled)");
     }

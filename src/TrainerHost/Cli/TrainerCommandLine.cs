@@ -26,6 +26,7 @@ internal static class TrainerCommandLine
         var device = new Option<string?>("--device") { Description = "auto, cpu or cuda (Trainer:Device).", Recursive = true };
         var cpuThreads = new Option<int?>("--cpu-threads") { Description = "Torch CPU threads (Trainer:CpuThreads).", Recursive = true };
         var stateDir = new Option<string?>("--state-dir") { Description = "Where relative state paths resolve (Trainer:StateDirectory).", Recursive = true };
+        var httpPort = new Option<int?>("--http-port") { Description = "Health and metrics port (Http:Port; 0, the default, picks a free one).", Recursive = true };
 
         (TrainerSettings, IConfiguration)? Load(ParseResult parse)
         {
@@ -41,6 +42,7 @@ internal static class TrainerCommandLine
                 ["Trainer:Device"] = parse.GetValue(device),
                 ["Trainer:CpuThreads"] = Number(parse.GetValue(cpuThreads)),
                 ["Trainer:StateDirectory"] = parse.GetValue(stateDir),
+                ["Http:Port"] = Number(parse.GetValue(httpPort)),
             };
             try
             {
@@ -60,14 +62,14 @@ internal static class TrainerCommandLine
                 return ExitCodes.InvalidConfiguration;
             }
 
-            using var host = TrainerHostBuilder.Build(settings, configuration);
+            await using var host = TrainerHostBuilder.Build(settings, configuration);
             try
             {
                 await TrainerHostBuilder.StartAsync(host, settings, startTimestamp);
             }
             catch (IOException ex)
             {
-                await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.Message} (Cluster:SiloPort {settings.Cluster.SiloPort}).");
+                await stderr.WriteLineAsync($"Could not start trainer '{settings.Trainer.ReplicaId}': {ex.Message} (Cluster:SiloPort {settings.Cluster.SiloPort}, Http:Port {settings.Http.Port}).");
                 return ExitCodes.StartFailed;
             }
             catch (Exception ex)
@@ -105,7 +107,7 @@ internal static class TrainerCommandLine
 
         var root = new RootCommand("Coordinator trainer host: trains LoRA adapters with TorchSharp for the coordinator cluster.")
         {
-            config, redis, siloPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, saveBase,
+            config, redis, siloPort, httpPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, saveBase,
         };
         foreach (var verb in configurationVerbs)
         {

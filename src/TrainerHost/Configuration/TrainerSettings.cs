@@ -1,6 +1,7 @@
 using Coordinator.Client.Hosting;
 using Coordinator.Events.Hosting;
 using Coordinator.Hosting.Configuration;
+using Coordinator.ServiceDefaults.Hosting;
 using Coordinator.ServiceDefaults.Telemetry;
 using Microsoft.Extensions.Configuration;
 
@@ -15,6 +16,9 @@ internal sealed class TrainerSettings
     public TrainerOptions Trainer { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
     public EventsOptions Events { get; init; } = new();
+
+    /// <summary>Health and metrics; a free port by default, since one machine often runs several trainer hosts.</summary>
+    public HttpEndpointOptions Http { get; init; } = new() { Port = 0 };
 
     public static (TrainerSettings Settings, IConfigurationRoot Configuration) Load(
         string? configFile, IReadOnlyDictionary<string, string?> overrides, IDictionary<string, string?>? environment = null)

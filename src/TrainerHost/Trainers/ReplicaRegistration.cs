@@ -21,7 +21,15 @@ internal sealed partial class ReplicaRegistration(
     TimeProvider time,
     ILogger<ReplicaRegistration> logger) : BackgroundService
 {
+    private volatile string? _problem = "not registered yet";
+
     private IReplicaGrain Replica => grains.GetGrain<IReplicaGrain>(runtime.ReplicaId);
+
+    /// <summary>This host's replica.</summary>
+    public string ReplicaId => runtime.ReplicaId;
+
+    /// <summary>Why the replica is not ready (not registered yet, the last heartbeat failed, deregistered); null when it is.</summary>
+    public string? Problem => _problem;
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -34,6 +42,7 @@ internal sealed partial class ReplicaRegistration(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken);
+        _problem = "stopping: deregistered";
         try
         {
             await Replica.DeregisterAsync();
@@ -55,9 +64,11 @@ internal sealed partial class ReplicaRegistration(
                 try
                 {
                     await Replica.HeartbeatAsync();
+                    _problem = null;
                 }
                 catch (CoordinatorException ex) when (ex.Code == CoordinatorErrorCode.InvalidState)
                 {
+                    _problem = $"declared down by the coordinator: {ex.Message}";
                     LogReregistering(runtime.ReplicaId, ex.Message);
                     foreach (var adapter in runtime.Engine.Adapters)
                     {
@@ -68,6 +79,7 @@ internal sealed partial class ReplicaRegistration(
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    _problem = $"the last heartbeat failed at {time.GetUtcNow():O}: {ex.GetType().Name}: {ex.Message}";
                     LogHeartbeatFailed(ex, runtime.ReplicaId);
                 }
             }
@@ -105,6 +117,7 @@ internal sealed partial class ReplicaRegistration(
         var engine = runtime.Engine;
         var request = new RegisterReplicaRequest(runtime.Options.BaseModel, runtime.Options.LoraCapacity, engine.Device, silo.SiloAddress.ToParsableString());
         await Replica.RegisterAsync(request);
+        _problem = null;
         LogRegistered(runtime.ReplicaId, runtime.Options.BaseModel, engine.Device.Kind, engine.Device.Name, runtime.Options.LoraCapacity, engine.BaseModelFingerprint);
     }
 

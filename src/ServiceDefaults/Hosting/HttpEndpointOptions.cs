@@ -2,9 +2,9 @@ using System.ComponentModel.DataAnnotations;
 using Coordinator.Client.Configuration;
 using Microsoft.Extensions.Options;
 
-namespace Coordinator.Silo.Configuration;
+namespace Coordinator.ServiceDefaults.Hosting;
 
-/// <summary>The HTTP endpoint serving health, metrics and the dashboard (section <c>Http</c>).</summary>
+/// <summary>A process's HTTP endpoint: health and metrics on every process, the dashboard and timeline on silos (section <c>Http</c>).</summary>
 public sealed class HttpEndpointOptions : ISectionOptions<HttpEndpointOptions>
 {
     /// <inheritdoc />
@@ -13,15 +13,12 @@ public sealed class HttpEndpointOptions : ISectionOptions<HttpEndpointOptions>
     /// <inheritdoc />
     public static IValidateOptions<HttpEndpointOptions> Validator { get; } = new HttpEndpointOptionsValidator();
 
-    /// <summary>TCP port.</summary>
-    [Range(1, 65535)]
+    /// <summary>TCP port; 0 picks a free one (logged at start).</summary>
+    [Range(0, 65535)]
     public int Port { get; set; } = 8080;
 
-    /// <summary>Address to bind; loopback by default because the dashboard has no authentication.</summary>
+    /// <summary>Address to bind; loopback by default, because nothing served there has authentication.</summary>
     public string BindAddress { get; set; } = "127.0.0.1";
-
-    /// <summary>Serve the Orleans dashboard at /dashboard.</summary>
-    public bool DashboardEnabled { get; set; } = true;
 }
 
 /// <summary>Validates <see cref="HttpEndpointOptions"/> beyond its annotations.</summary>
