@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Coordinator.Contracts.Errors;
 using Coordinator.TestSupport;
 using Microsoft.Extensions.Hosting;
@@ -24,7 +23,7 @@ public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixt
 
         using var web = new HttpClient();
         var scrape = await web.GetStringAsync($"http://127.0.0.1:{settings.Http.Port}/metrics");
-        var ours = scrape.Split('\n').Where(l => l.StartsWith("coordinator_", StringComparison.Ordinal) || l.StartsWith("# HELP coordinator_", StringComparison.Ordinal) || l.StartsWith("# TYPE coordinator_", StringComparison.Ordinal)).ToList();
+        var ours = Promtool.Ours(scrape).Split('\n').ToList();
 
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_requests_total", "grain=\"SessionGrain\"", "method=\"CreateAsync\""));
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_errors_total", "grain=\"SessionGrain\"", "method=\"HeartbeatAsync\"", $"error_type=\"{denied.Code}\""));
@@ -33,29 +32,10 @@ public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixt
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_inflight_requests", "method=\"CreateAsync\""));
         Assert.Contains("# TYPE coordinator_handler_inflight_requests gauge", ours);
 
-        var (exit, complaints) = await PromtoolAsync(string.Join('\n', ours) + "\n");
+        var (exit, complaints) = await Promtool.CheckMetricsAsync(Promtool.Ours(scrape));
         Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
     }
 
     private static bool Sample(string line, string name, params string[] labels) =>
         line.StartsWith(name + "{", StringComparison.Ordinal) && labels.All(l => line.Contains(l, StringComparison.Ordinal));
-
-    private static async Task<(int Exit, string Complaints)> PromtoolAsync(string metrics)
-    {
-        var promtool = Executables.Find("promtool")
-            ?? throw new InvalidOperationException("promtool is not on PATH; install Prometheus (apt-get install -y prometheus) to run the metrics tests.");
-        using var process = Process.Start(new ProcessStartInfo(promtool, "check metrics")
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        })!;
-        await process.StandardInput.WriteAsync(metrics);
-        process.StandardInput.Close();
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var errors = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, (output + errors).Trim());
-    }
 }

@@ -2,6 +2,7 @@ using Coordinator.Client;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;
+using Coordinator.TestSupport;
 using Coordinator.Training.Engine;
 using Coordinator.Training.Tasks;
 
@@ -56,7 +57,7 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
     }
 
     [Fact]
-    public async Task A_trainer_host_serves_its_readiness_and_the_metrics_of_the_operations_it_ran()
+    public async Task A_trainer_host_serves_its_readiness_and_the_metrics_of_the_operations_it_ran_which_promtool_accepts()
     {
         await cluster.StartTrainerAsync("metrics-1", "metrics");
         var modelId = await cluster.CreateModelAsync("metrics");
@@ -64,7 +65,9 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
         using var web = new HttpClient();
 
         var ready = await web.GetStringAsync($"{cluster.TrainerHttp["metrics-1"]}/health/ready");
-        var metrics = (await web.GetStringAsync($"{cluster.TrainerHttp["metrics-1"]}/metrics")).Split('\n');
+        var scrape = await web.GetStringAsync($"{cluster.TrainerHttp["metrics-1"]}/metrics");
+        var metrics = scrape.Split('\n');
+        var (exit, complaints) = await Promtool.CheckMetricsAsync(Promtool.Ours(scrape));
 
         Assert.Contains("replica metrics-1 registered", ready, StringComparison.Ordinal);
         var executed = metrics.Single(l => l.StartsWith("coordinator_handler_requests_total{", StringComparison.Ordinal)
@@ -72,6 +75,18 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
         // "name{labels} value [timestamp]": 3 steps are 6 operations.
         Assert.True(double.Parse(executed[(executed.IndexOf("} ", StringComparison.Ordinal) + 2)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) >= 6, executed);
         Assert.Contains(metrics, l => l.StartsWith("coordinator_handler_request_duration_seconds_bucket{", StringComparison.Ordinal) && l.Contains("method=\"LoadAdapterAsync\"", StringComparison.Ordinal));
+
+        // Where the operations' time went on the trainer, by kind and phase; the device queue; the steps applied.
+        foreach (var phase in (string[])["sequence", "queue", "compute"])
+        {
+            Assert.Contains(metrics, l => l.StartsWith("coordinator_trainer_operation_seconds_count{", StringComparison.Ordinal)
+                && l.Contains("kind=\"optim_step\"", StringComparison.Ordinal) && l.Contains($"phase=\"{phase}\"", StringComparison.Ordinal));
+        }
+
+        Assert.Contains(metrics, l => l.StartsWith("coordinator_trainer_device_queue_depth", StringComparison.Ordinal));
+        var steps = metrics.Single(l => l.StartsWith("coordinator_trainer_optim_steps_total", StringComparison.Ordinal));
+        Assert.Equal("3", steps.Split(' ')[1]);
+        Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using Coordinator.Grains.Hosting;
 using Coordinator.Hosting.Configuration;
 using Coordinator.ServiceDefaults.Telemetry;
 using Coordinator.TrainerHost.Configuration;
+using Coordinator.TrainerHost.Diagnostics.Metrics;
 using Coordinator.TrainerHost.Trainers;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,6 +42,7 @@ internal static partial class TrainerHostBuilder
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TrainerRuntime>();
         builder.Services.AddSingleton<OperationSequencer>();
+        builder.Services.AddSingleton<TrainerInstruments>();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.UseOrleans(silo =>
         {

@@ -4,6 +4,7 @@ using Coordinator.Contracts.Models;
 using Coordinator.Events.Emitting;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Grains.Hosting;
+using Coordinator.TrainerHost.Diagnostics.Metrics;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
 using Microsoft.Extensions.Logging;
@@ -17,7 +18,9 @@ namespace Coordinator.TrainerHost.Trainers;
 /// </summary>
 [TrainerPlacement]
 [Reentrant]
-internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequencer sequencer, IRunEvents events, ILogger<TrainerGrain> logger) : Grain, ITrainerGrain, ICorrelatedGrain
+internal sealed partial class TrainerGrain(
+    TrainerRuntime runtime, OperationSequencer sequencer, IRunEvents events, TrainerInstruments instruments, TimeProvider time, ILogger<TrainerGrain> logger)
+    : Grain, ITrainerGrain, ICorrelatedGrain
 {
     public IEnumerable<KeyValuePair<string, string?>> Correlation => [new(CoordinatorTelemetry.ReplicaId, runtime.ReplicaId)];
 
@@ -41,9 +44,10 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         Require.Id(adapterKey, nameof(adapterKey));
         ArgumentNullException.ThrowIfNull(operation);
         var engine = runtime.Engine;
+        var arrivedAt = time.GetUtcNow();
         try
         {
-            return await sequencer.RunAsync(adapterKey, order, () => RecordedAsync(adapterKey, order.Sequence, operation, engine.ExecuteAsync(adapterKey, operation)));
+            return await sequencer.RunAsync(adapterKey, order, () => RecordedAsync(adapterKey, order.Sequence, operation, arrivedAt, engine.ExecuteAsync(adapterKey, operation)));
         }
         catch (Exception ex) when (ex is not CoordinatorException)
         {
@@ -70,14 +74,19 @@ internal sealed partial class TrainerGrain(TrainerRuntime runtime, OperationSequ
         return Task.FromResult(new AdapterProgress(lastStarted, [.. outcomes]));
     }
 
-    /// <summary>Records an operation's run (once: a repeat is answered by the sequencer without running) as training events.</summary>
-    private async Task<OperationOutput> RecordedAsync(string adapterKey, long sequence, TrainingOperation operation, Task<OperationOutput> run)
+    /// <summary>Records an operation's run (once: a repeat is answered by the sequencer without running) as training events and metrics.</summary>
+    private async Task<OperationOutput> RecordedAsync(string adapterKey, long sequence, TrainingOperation operation, DateTimeOffset arrivedAt, Task<OperationOutput> run)
     {
         var tags = Tags(adapterKey, sequence);
         try
         {
             var output = await run;
             var timing = output.Timing;
+            if (timing is not null)
+            {
+                instruments.Ran(operation, arrivedAt, timing);
+            }
+
             events.Emit(new TrainingFinished(operation.Kind, output.Forward?.Loss, timing?.ComputeTime ?? TimeSpan.Zero, null), tags);
             if (output.Checkpoint is { } checkpoint)
             {

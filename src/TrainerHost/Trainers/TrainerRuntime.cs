@@ -13,6 +13,9 @@ internal sealed class TrainerRuntime(TrainerSettings settings) : IDisposable
 
     public string ReplicaId => settings.Trainer.ReplicaId;
 
+    /// <summary>Operations waiting for the device; 0 before the engine has started.</summary>
+    public int QueueDepth => _engine?.QueueDepth ?? 0;
+
     /// <summary>The engine; a call before the host finished starting fails with InvalidState.</summary>
     public TrainingEngine Engine => _engine ?? throw CoordinatorException.InvalidState($"Trainer '{ReplicaId}' is still starting.");
 

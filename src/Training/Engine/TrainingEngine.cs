@@ -42,6 +42,9 @@ public sealed class TrainingEngine : IDisposable
     /// <summary>The device compute runs on.</summary>
     public DeviceDescription Device { get; private set; } = new("cpu", "", 0);
 
+    /// <summary>Operations waiting for the device thread; the one running is not counted.</summary>
+    public int QueueDepth => _worker.QueueLength;
+
     /// <summary>Adapters currently loaded.</summary>
     public IReadOnlyList<string> Adapters
     {

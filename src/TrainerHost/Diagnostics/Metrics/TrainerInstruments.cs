@@ -1,0 +1,42 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Contracts.Training;
+using Coordinator.TrainerHost.Trainers;
+
+namespace Coordinator.TrainerHost.Diagnostics.Metrics;
+
+/// <summary>The trainer host's instruments, on the <see cref="CoordinatorTelemetry.MeterName"/> meter.</summary>
+internal sealed class TrainerInstruments : IDisposable
+{
+    private static readonly IReadOnlyList<double> Buckets =
+        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+    private readonly Meter _meter = new(CoordinatorTelemetry.MeterName);
+    private readonly Histogram<double> _operation;
+    private readonly Counter<long> _optimSteps;
+
+    public TrainerInstruments(TrainerRuntime runtime)
+    {
+        _operation = _meter.CreateHistogram(
+            InstrumentNames.OperationDuration, "s", "Where an operation's time on the trainer went, by kind and phase (sequence, queue, compute).", tags: null,
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
+        _optimSteps = _meter.CreateCounter<long>(InstrumentNames.OptimSteps, null, "Optimizer steps applied, over every adapter.");
+        _meter.CreateObservableGauge(InstrumentNames.DeviceQueueDepth, () => runtime.QueueDepth, null, "Operations waiting for the device thread.");
+    }
+
+    /// <summary>Records the phases of an operation that arrived at <paramref name="arrivedAt"/> and ran with <paramref name="timing"/>.</summary>
+    public void Ran(TrainingOperation operation, DateTimeOffset arrivedAt, StepTiming timing)
+    {
+        var kind = new KeyValuePair<string, object?>("kind", operation.Kind);
+        _operation.Record(Math.Max(0, (timing.EnqueuedAt - arrivedAt).TotalSeconds), kind, new("phase", "sequence"));
+        _operation.Record(timing.QueueTime.TotalSeconds, kind, new("phase", "queue"));
+        _operation.Record(timing.ComputeTime.TotalSeconds, kind, new("phase", "compute"));
+        if (operation is OptimStepOperation)
+        {
+            _optimSteps.Add(1);
+        }
+    }
+
+    public void Dispose() => _meter.Dispose();
+}
