@@ -90,6 +90,29 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
     }
 
     [Fact]
+    public async Task A_real_Prometheus_scrapes_the_silo_and_a_trainer_host_and_sees_both_sides_of_the_training_calls()
+    {
+        await cluster.StartTrainerAsync("scraped-1", "scraped");
+        var modelId = await cluster.CreateModelAsync("scraped");
+        await TrainAsync(modelId, new Random(1), 2);
+        await using var prometheus = await PrometheusServer.StartAsync(new Dictionary<string, string>
+        {
+            ["silo"] = new Uri(cluster.SiloHttp).Authority,
+            ["trainer"] = new Uri(cluster.TrainerHttp["scraped-1"]).Authority,
+        });
+
+        IReadOnlyList<(Dictionary<string, string> Labels, double Value)> up = [];
+        await TrainingCluster.WaitUntilAsync(async () => (up = await prometheus.QueryAsync("up")).Count == 2 && up.All(s => s.Value == 1),
+            TimeSpan.FromSeconds(30), "Prometheus to scrape both targets");
+        var model = await prometheus.QueryAsync("sum by (job) (coordinator_handler_requests_total{grain=\"ModelGrain\"})");
+        var trainer = await prometheus.QueryAsync("sum by (job, kind) (coordinator_trainer_operation_seconds_count{phase=\"compute\"})");
+
+        Assert.Equal(["silo"], model.Select(s => s.Labels["job"]));
+        Assert.Equal([("trainer", "forward_backward", 2.0), ("trainer", "optim_step", 2.0)],
+            trainer.Select(s => (s.Labels["job"], s.Labels["kind"], s.Value)).Order());
+    }
+
+    [Fact]
     public async Task Save_state_then_load_state_on_another_replica_continues_bit_for_bit()
     {
         await cluster.StartTrainerAsync("ckpt-a", "ckpt");

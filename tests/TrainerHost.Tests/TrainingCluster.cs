@@ -49,6 +49,9 @@ public class TrainingCluster : IAsyncLifetime
 
     public ChildProcess Silo { get; private set; } = null!;
 
+    /// <summary>The silo's HTTP endpoint (health, metrics, timeline).</summary>
+    public string SiloHttp => $"http://127.0.0.1:{_httpPort}";
+
     public async Task InitializeAsync()
     {
         _redis = UseRedis ? await RedisServer.StartAsync() : null;
