@@ -32,9 +32,17 @@ public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixt
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_inflight_requests", "method=\"CreateAsync\""));
         Assert.Contains("# TYPE coordinator_handler_inflight_requests gauge", ours);
 
+        // The thread-pool canary has measured since the silo started (every 100 ms).
+        Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_scheduler_delay_seconds_count", StringComparison.Ordinal) && Value(l) > 0);
+        Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_threadpool_threads", StringComparison.Ordinal));
+
         var (exit, complaints) = await Promtool.CheckMetricsAsync(Promtool.Ours(scrape));
         Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
     }
+
+    /// <summary>The value of a sample line: "name{labels} value [timestamp]" or "name value [timestamp]".</summary>
+    private static double Value(string line) =>
+        double.Parse(line[(line.LastIndexOf('}') + 1)..].Trim().Split(' ') is var after && line.Contains('}', StringComparison.Ordinal) ? after[0] : line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
 
     private static bool Sample(string line, string name, params string[] labels) =>
         line.StartsWith(name + "{", StringComparison.Ordinal) && labels.All(l => line.Contains(l, StringComparison.Ordinal));

@@ -25,8 +25,8 @@ public static class ServiceDefaultsExtensions
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Metrics (Orleans, Coordinator, .NET runtime) on a Prometheus scrape endpoint, traces (Coordinator and Orleans sources) and
-    /// metrics over OTLP when an endpoint is configured, and a liveness health check.
+    /// Metrics (Orleans, Coordinator, .NET runtime, the thread-pool canary) on a Prometheus scrape endpoint, traces
+    /// (Coordinator and Orleans sources) and metrics over OTLP when an endpoint is configured, and a liveness health check.
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorServiceDefaults(this IHostApplicationBuilder builder, TelemetryOptions telemetry, string serviceName, string nodeId)
     {
@@ -57,6 +57,11 @@ public static class ServiceDefaultsExtensions
                 m.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
             }
         });
+        if (telemetry.SchedulerCanaryPeriod > TimeSpan.Zero)
+        {
+            builder.Services.AddHostedService(sp => new SchedulerCanary(telemetry.SchedulerCanaryPeriod, TimeProvider.System));
+        }
+
         builder.Services.AddHealthChecks().AddCheck("process", () => HealthCheckResult.Healthy(), [LiveTag]);
         return builder;
     }
