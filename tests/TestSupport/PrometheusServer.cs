@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Coordinator.Hosting.Processes;
 
@@ -71,11 +70,12 @@ public sealed class PrometheusServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The series an instant query returns: each one's labels and value.</summary>
+    /// <summary>The series an instant query returns: each one's labels and value. A query Prometheus refuses throws with its reason.</summary>
     public async Task<IReadOnlyList<(Dictionary<string, string> Labels, double Value)>> QueryAsync(string query)
     {
-        using var answer = await _http.GetFromJsonAsync<JsonDocument>($"/api/v1/query?query={Uri.EscapeDataString(query)}")
-            ?? throw new InvalidOperationException($"Prometheus answered nothing to {query}.");
+        using var response = await _http.GetAsync($"/api/v1/query?query={Uri.EscapeDataString(query)}");
+        var body = await response.Content.ReadAsStringAsync();
+        using var answer = response.IsSuccessStatusCode ? JsonDocument.Parse(body) : throw new InvalidOperationException($"Prometheus refused {query}: {body}");
         return [.. answer.RootElement.GetProperty("data").GetProperty("result").EnumerateArray().Select(series => (
             series.GetProperty("metric").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!),
             double.Parse(series.GetProperty("value")[1].GetString()!, System.Globalization.CultureInfo.InvariantCulture)))];
