@@ -103,4 +103,28 @@ public sealed class EventSpoolTests : IDisposable
         Assert.Equal(200, left[^1]);
         Assert.Throws<ArgumentException>(() => spool.Append(Samples.Event(202)));
     }
+
+    [Fact]
+    public void Reading_on_in_batches_while_events_are_appended_and_trimmed_returns_each_event_once_in_order()
+    {
+        using var spool = Open(segmentBytes: 4096);
+        var read = new List<long>();
+        var appended = 0;
+        for (var round = 0; round < 40; round++)
+        {
+            AppendRange(spool, appended + 1, 25);
+            appended += 25;
+            var batch = spool.ReadAfter(read.Count == 0 ? 0 : read[^1], max: 37);
+            read.AddRange(batch.Select(e => e.Stamp.Sequence));
+            spool.TrimThrough(read[^1]);
+        }
+
+        while (spool.ReadAfter(read[^1], max: 37) is { Count: > 0 } rest)
+        {
+            read.AddRange(rest.Select(e => e.Stamp.Sequence));
+        }
+
+        Assert.Equal(Enumerable.Range(1, appended).Select(i => (long)i), read);
+        Assert.Equal(Samples.Event(appended).Stamp, spool.ReadAfter(appended - 1).Single().Stamp);
+    }
 }

@@ -28,6 +28,7 @@ public sealed class EventSpool : IDisposable
     private readonly long _segmentBytes;
     private readonly bool _readOnly;
     private readonly bool _gapless;
+    private (string Segment, long Offset, long Sequence)? _cursor;
     private FileStream? _current;
 
     private EventSpool(string directory, Serializer serializer, long segmentBytes, bool gapless = true, bool readOnly = false)
@@ -61,10 +62,10 @@ public sealed class EventSpool : IDisposable
         var segments = spool.Segments();
         foreach (var segment in segments)
         {
-            var (events, validEnd) = spool.ReadSegment(segment);
-            if (events.Count > 0)
+            var (records, validEnd) = spool.ReadSegment(segment);
+            if (records.Count > 0)
             {
-                spool.LastSequence = Math.Max(spool.LastSequence, events[^1].Stamp.Sequence);
+                spool.LastSequence = Math.Max(spool.LastSequence, records[^1].Event.Stamp.Sequence);
             }
 
             if (segment == segments[^1] && validEnd < new FileInfo(segment).Length)
@@ -157,11 +158,14 @@ public sealed class EventSpool : IDisposable
                     continue;
                 }
 
-                foreach (var runEvent in ReadSegment(segments[i]).Events)
+                // The shipper reads on from where it stopped: start at the cursor's offset, not at the segment's start.
+                var from = _cursor is { } cursor && cursor.Segment == segments[i] && cursor.Sequence <= sequence ? cursor.Offset : 0;
+                foreach (var (runEvent, end) in ReadSegment(segments[i], from).Records)
                 {
                     if (runEvent.Stamp.Sequence > sequence && read.Count < max)
                     {
                         read.Add(runEvent);
+                        _cursor = (segments[i], end, runEvent.Stamp.Sequence);
                     }
                 }
             }
@@ -223,17 +227,18 @@ public sealed class EventSpool : IDisposable
 
     private static long FirstSequence(string segment) => long.Parse(Path.GetFileNameWithoutExtension(segment), System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>The whole records of a segment, and where the last of them ends.</summary>
-    private (List<RunEvent> Events, long ValidEnd) ReadSegment(string segment)
+    /// <summary>The whole records of a segment from byte <paramref name="from"/> on, each with where it ends, and where the last of them ends.</summary>
+    private (List<(RunEvent Event, long End)> Records, long ValidEnd) ReadSegment(string segment, long from = 0)
     {
         byte[] bytes;
         using (var file = new FileStream(segment, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
         {
-            bytes = new byte[file.Length];
+            file.Seek(Math.Min(from, file.Length), SeekOrigin.Begin);
+            bytes = new byte[file.Length - file.Position];
             file.ReadExactly(bytes);
         }
 
-        var events = new List<RunEvent>();
+        var events = new List<(RunEvent Event, long End)>();
         var (position, validEnd, damaged) = (0, 0L, false);
         while (position + HeaderBytes <= bytes.Length)
         {
@@ -271,9 +276,9 @@ public sealed class EventSpool : IDisposable
             }
 
             damaged = false;
-            events.Add(runEvent);
             position += HeaderBytes + length;
             validEnd = position;
+            events.Add((runEvent, from + position));
         }
 
         if (position < bytes.Length && !damaged)
@@ -281,7 +286,7 @@ public sealed class EventSpool : IDisposable
             Skipped++; // a tail shorter than a record header
         }
 
-        return (events, validEnd);
+        return (events, from + validEnd);
     }
 
     private static ReadOnlySpan<byte> MagicBytes => [0x45, 0x56, 0x54, 0x31];
