@@ -198,7 +198,7 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         Say($"Run events of {runId} in the store: {string.Join(", ", recorded.Select(n => $"{n.Key} {n.Value}"))} ({storeDirectory}); "
             + (findings.Count == 0 ? "no broken chain, no lost event." : $"{findings.Count} finding(s), first: {findings[0].Message}"));
         Say($"Chrome trace (open in https://ui.perfetto.dev): {trace}");
-        Say($"Explore it: COORDINATOR_Events__StoreDirectory={storeDirectory} dotnet run --project src/Silo -- timeline show --run {runId} --follow model={modelId}");
+        Say($"Explore it: dotnet run --project src/Silo -- timeline follow --events-dir {storeDirectory} --run {runId} --model {modelId}");
         return Exit(exits);
     }
 

@@ -38,6 +38,7 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         var state = await SiloCli.RunAsync("timeline", "state", "--at", "14:02:02.500", "--config", config);
         var check = await SiloCli.RunAsync("timeline", "check", "--config", config);
         var chain = await SiloCli.RunAsync("timeline", "check", "--operation", "op-2", "--config", config);
+        var followed3 = await SiloCli.RunAsync("timeline", "follow", "--operation", "op-3", "--events-dir", store);
         var json = await SiloCli.RunAsync("timeline", "show", "--node", "trainer-1", "--json", "--config", config);
         var trace = Path.Combine(_directory, "run.trace.json");
         var export = await SiloCli.RunAsync("timeline", "export", "--out", trace, "--config", config);
@@ -52,6 +53,10 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         Assert.Contains("operation-unfinished op-2:", check.Out, StringComparison.Ordinal);
         Assert.Equal(ExitCodes.Failed, chain.Exit);
         Assert.Contains("replica trainer-1 was declared dead", chain.Out, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.Failed, followed3.Exit);
+        Assert.Contains("trainer-2#2  training.finished", followed3.Out, StringComparison.Ordinal);
+        Assert.Contains("recorded no outcome", followed3.Out, StringComparison.Ordinal);
+        Assert.Contains("node trainer-2: 3 events, sequences 1..4", check.Out, StringComparison.Ordinal);
         var views = JsonDocument.Parse(json.Out).RootElement.EnumerateArray().ToList();
         Assert.Equal(["run.started", "training.finished"], views.Select(v => v.GetProperty("type").GetString()));
         Assert.Equal(2.5, views[1].GetProperty("fields").GetProperty("loss").GetDouble());
@@ -72,6 +77,9 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         var badMoment = await SiloCli.RunAsync("timeline", "state", "--at", "25:99", "--config", config);
         var badSubject = await SiloCli.RunAsync("timeline", "show", "--follow", "colour=red", "--config", config);
         var unknownRun = await SiloCli.RunAsync("timeline", "show", "--run", "run-9", "--config", config);
+        var outside = await SiloCli.RunAsync("timeline", "state", "--at", "15:00:00", "--config", config);
+        var twoSubjects = await SiloCli.RunAsync("timeline", "follow", "--operation", "op-1", "--model", "mdl-1", "--config", config);
+        var format = await SiloCli.RunAsync("timeline", "export", "--format", "svg", "--out", Path.Combine(_directory, "x"), "--config", config);
 
         Assert.Equal(ExitCodes.InvalidArguments, badMoment.Exit);
         Assert.StartsWith("--at: '25:99' is not a moment", badMoment.Err, StringComparison.Ordinal);
@@ -79,6 +87,36 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         Assert.StartsWith("--follow:", badSubject.Err, StringComparison.Ordinal);
         Assert.Equal(ExitCodes.InvalidArguments, unknownRun.Exit);
         Assert.Contains("no run 'run-9'", unknownRun.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.InvalidArguments, outside.Exit);
+        Assert.Contains("is outside run run-1, which spans 2026-11-23T14:02:00.0000000Z to 2026-11-23T14:02:09.0000000Z", outside.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.InvalidArguments, twoSubjects.Exit);
+        Assert.StartsWith("follow: give exactly one of", twoSubjects.Err, StringComparison.Ordinal);
+        Assert.Equal(ExitCodes.InvalidArguments, format.Exit);
+        Assert.StartsWith("--format: 'svg' is not a format", format.Err, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Tail_prints_the_last_events_then_those_the_store_receives_from_any_node()
+    {
+        var store = Path.Combine(_directory, "store");
+        using var files = new FileEventStore(store, Serializer(), TimeProvider.System, TimeSpan.FromDays(7));
+        await RecordAsync(files);
+
+        // The file store answers synchronously, so the verb has read the run and waits on its first poll when this returns.
+        var tail = SiloCli.RunAsync("timeline", "tail", "--count", "2", "--events-dir", store);
+        await files.AppendAsync("run-1", "trainer-3", [new RunEvent(
+            new EventStamp("run-1", "trainer-3", 1, T0.AddSeconds(10), new HybridTime(T0.AddSeconds(10).ToUnixTimeMilliseconds(), 0), null, null),
+            EventTags.None, new RunStarted(NodeRole.Trainer, "h", "1", T0))]);
+        await files.AppendAsync("run-1", "silo-1", [new RunEvent(
+            new EventStamp("run-1", "silo-1", 9, T0.AddSeconds(11), new HybridTime(T0.AddSeconds(11).ToUnixTimeMilliseconds(), 0), null, null),
+            new EventTags(ModelId: "mdl-1"), new StateChanged(EntityKind.Model, "mdl-1", "Loaded", "Unloaded", "closed"))]);
+        var (exit, output, _) = await tail.WaitAsync(TimeSpan.FromSeconds(30));
+
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(ExitCodes.Ok, exit);
+        Assert.Equal(12, lines.Length);
+        Assert.Contains("trainer-3#1  run.started", lines[10], StringComparison.Ordinal);
+        Assert.Contains("silo-1#9  coordinator.state_changed", lines[11], StringComparison.Ordinal);
     }
 
     [Fact]

@@ -10,6 +10,21 @@ namespace Coordinator.Events.Timeline;
 /// </summary>
 public static class RunCheck
 {
+    /// <summary>
+    /// Per node: its events, and how far its wall clock ran behind the cluster's, as seen when calls from nodes ahead of
+    /// it moved its hybrid clock past its wall time (0 when never).
+    /// </summary>
+    public static IReadOnlyList<NodeSummary> Nodes(RunTimeline timeline)
+    {
+        ArgumentNullException.ThrowIfNull(timeline);
+        return [.. timeline.Events.GroupBy(e => e.Stamp.NodeId, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(node => new NodeSummary(
+            node.Key,
+            node.Count(),
+            node.Min(e => e.Stamp.Sequence),
+            node.Max(e => e.Stamp.Sequence),
+            TimeSpan.FromMilliseconds(Math.Max(0, node.Max(e => e.Stamp.Clock.WallMilliseconds - e.Stamp.Timestamp.ToUnixTimeMilliseconds())))))];
+    }
+
     /// <summary>Every finding of the run, in the order of the facts they are about.</summary>
     public static IReadOnlyList<Finding> Findings(RunTimeline timeline)
     {
@@ -102,6 +117,9 @@ public static class RunCheck
 
 /// <summary>Something a check found: its kind (<c>events-lost</c>, <c>no-start</c>, <c>operation-unfinished</c>), what it is about, and what it means.</summary>
 public sealed record Finding(string Kind, string Subject, string Message);
+
+/// <summary>A node's part of a run: its events, the sequences they span, and the most its clock was seen behind.</summary>
+public sealed record NodeSummary(string NodeId, int Events, long FirstSequence, long LastSequence, TimeSpan ClockBehind);
 
 /// <summary>One operation's recorded facts, in causal order, whether the chain broke, and a sentence saying where.</summary>
 public sealed record OperationChain(string OperationId, IReadOnlyList<RunEvent> Facts, bool Broken, string Verdict);

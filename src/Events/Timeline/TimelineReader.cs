@@ -31,6 +31,12 @@ public sealed class TimelineReader(IEventStore store)
     /// <summary>The runs held, newest first.</summary>
     public Task<IReadOnlyList<string>> RunsAsync() => store.RunsAsync();
 
+    /// <summary>The nodes that recorded events in <paramref name="runId"/>.</summary>
+    public Task<IReadOnlyList<string>> NodesAsync(string runId) => store.NodesAsync(runId);
+
+    /// <summary>A node's events after <paramref name="after"/>.</summary>
+    public Task<IReadOnlyList<Contracts.Events.RunEvent>> ReadAsync(string runId, string nodeId, long after) => store.ReadAsync(runId, nodeId, after);
+
     /// <summary>
     /// A moment: an ISO 8601 time (<c>2026-11-23T14:02:07Z</c>; no offset means UTC), a UTC time of day
     /// (<c>14:02:07</c> or <c>14:02:07.250</c>, on the day of the run's first event), or <c>+90s</c> / <c>+1.5m</c> after
@@ -62,6 +68,22 @@ public sealed class TimelineReader(IEventStore store)
         return DateTimeOffset.TryParse(trimmed, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var moment)
             ? moment
             : throw new TimelineInputException(name, $"'{text}' is not a moment: give an ISO 8601 time (2026-11-23T14:02:07Z), a UTC time of day (14:02:07.250) or an offset from the run's start (+90s, +1.5m).");
+    }
+
+    /// <summary>A moment within the run (<see cref="ParseMoment"/>); one before its first event or after its last is refused, naming the run's span.</summary>
+    public static DateTimeOffset ParseMomentInRun(string text, RunTimeline timeline, string name)
+    {
+        ArgumentNullException.ThrowIfNull(timeline);
+        var moment = ParseMoment(text, timeline, name);
+        if (timeline.Events.Count == 0)
+        {
+            return moment;
+        }
+
+        var (first, last) = (timeline.Events.Min(e => e.Stamp.Timestamp), timeline.Events.Max(e => e.Stamp.Timestamp));
+        return moment >= first && moment <= last
+            ? moment
+            : throw new TimelineInputException(name, $"{moment.UtcDateTime:O} is outside run {timeline.RunId}, which spans {first.UtcDateTime:O} to {last.UtcDateTime:O}.");
     }
 
     /// <summary>A <c>tag=value</c> subject, or null for an empty text.</summary>

@@ -45,7 +45,7 @@ internal static class TimelineEndpoints
                 };
             }));
         app.MapGet("/timeline/api/state", (IEventStore store, string? run, string? at) =>
-            Answer(store, run, timeline => ClusterState.Of(timeline, at is null ? DateTimeOffset.MaxValue : TimelineReader.ParseMoment(at, timeline, "at"))));
+            Answer(store, run, timeline => ClusterState.Of(timeline, at is null ? DateTimeOffset.MaxValue : TimelineReader.ParseMomentInRun(at, timeline, "at"))));
         app.MapGet("/timeline/api/check", (IEventStore store, string? run, string? operation) =>
             Answer(store, run, timeline => operation is null
                 ? (object)new { Run = timeline.RunId, Findings = RunCheck.Findings(timeline) }
