@@ -12,10 +12,17 @@ using Coordinator.Hosting.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only]
 // --redis runs the training part on a redis-server of its own (installed by .ci/run) instead of the embedded default.
+// --events-only measures run events alone: emit cost, store throughput and size, timeline queries.
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
+if (args.Contains("--events-only"))
+{
+    await EventsBenchmark.RunAsync(quick);
+    return;
+}
+
 if (args.Contains("--training-only"))
 {
     await TrainingBenchmark.RunAsync(quick, redis);

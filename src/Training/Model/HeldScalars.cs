@@ -8,7 +8,7 @@ namespace Coordinator.Training.Model;
 /// unreachable from then on, so a GC can finalize (free) it while torch still reads it. Under GC pressure this fails
 /// training steps at random with "Expected false to be true" from <c>Scalar::toFloat</c> or an internal assert in
 /// <c>Scalar.h</c>. So the engine never lets TorchSharp make a Scalar: numbers go to torch as Scalars held by a
-/// <c>using</c> (or a field) until the call returns, and tensor sums take <see cref="One"/> as their alpha (a
+/// <c>using</c> (or a field) until the call returns, and sums (of tensors, or a tensor and a Scalar) take <see cref="One"/> as their alpha (a
 /// difference of tensors makes no Scalar).
 /// </summary>
 internal static class HeldScalars

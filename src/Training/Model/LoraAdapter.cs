@@ -105,7 +105,7 @@ internal sealed class LoraAdapter : IDisposable
                 parameter.mul_(decay);
             }
 
-            var denominator = v.div(correction2).sqrt_().add_(eps);
+            var denominator = v.div(correction2).sqrt_().add_(eps, HeldScalars.One); // alpha given: TorchSharp would make a temporary Scalar 1
             parameter.addcdiv_(m, denominator, value: stepSize);
         }
 
