@@ -11,6 +11,13 @@ public static class CoordinatorTelemetry
     /// <summary>Name of the Meter of Coordinator's own instruments (exported with Orleans' and the runtime's).</summary>
     public const string MeterName = "Coordinator";
 
+    /// <summary>
+    /// Bucket bounds, in seconds, of every Coordinator duration histogram that spans grain calls and training operations:
+    /// from 100 µs (a grain call) to 600 s (a long training step), so one dashboard reads them all alike.
+    /// </summary>
+    public static IReadOnlyList<double> DurationBuckets { get; } =
+        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
     /// <summary>The activity source for business operations (client facade, trainers).</summary>
     public static readonly ActivitySource ActivitySource = new(SourceName);
 

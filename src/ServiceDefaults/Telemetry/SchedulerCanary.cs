@@ -22,6 +22,7 @@ internal sealed class SchedulerCanary : BackgroundService
     /// <summary>Gauge: thread-pool threads.</summary>
     public const string Threads = "coordinator.runtime.threadpool_threads";
 
+    // Finer than the call buckets at the low end: a healthy pool starts a work item within microseconds.
     private static readonly IReadOnlyList<double> Buckets = [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10];
 
     private readonly Meter _meter = new(CoordinatorTelemetry.MeterName);

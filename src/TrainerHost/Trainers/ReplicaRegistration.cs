@@ -15,7 +15,6 @@ internal sealed partial class ReplicaRegistration(
     TrainerRuntime runtime,
     IGrainFactory grains,
     ILocalSiloDetails silo,
-    IClusterManifestProvider manifests,
     GrainInterfaceTypeResolver interfaces,
     GrainInterfaceTypeToGrainTypeResolver implementations,
     TimeProvider time,
@@ -101,14 +100,12 @@ internal sealed partial class ReplicaRegistration(
             return;
         }
 
+        // Polled, not awaited on the manifest's update stream: an update that lands between the check above and a
+        // subscription would be missed, and none may follow (a CI run waited 90 s for one).
         LogAwaitingCoordinator(runtime.ReplicaId);
-        await foreach (var update in manifests.Updates.WithCancellation(cancellationToken))
+        while (!implementations.TryGetGrainType(replicaType, out _))
         {
-            // The resolver reads the provider's current manifest, which is this update or a newer one.
-            if (implementations.TryGetGrainType(replicaType, out _))
-            {
-                return;
-            }
+            await Task.Delay(TimeSpan.FromMilliseconds(100), time, cancellationToken);
         }
     }
 

@@ -12,10 +12,6 @@ namespace Coordinator.Grains.Diagnostics.Metrics;
 /// </summary>
 internal static class HandlerInstruments
 {
-    /// <summary>Bucket bounds of the duration histogram, in seconds.</summary>
-    public static readonly IReadOnlyList<double> DurationBuckets =
-        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
-
     private static readonly Meter Meter = new(CoordinatorTelemetry.MeterName);
 
     private static readonly Counter<long> Requests = Meter.CreateCounter<long>(
@@ -23,7 +19,7 @@ internal static class HandlerInstruments
 
     private static readonly Histogram<double> Duration = Meter.CreateHistogram(
         InstrumentNames.HandlerRequestDuration, "s", "Time from the start of a grain call's turn to its answer, by grain and method.", tags: null,
-        new InstrumentAdvice<double> { HistogramBucketBoundaries = DurationBuckets });
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
 
     private static readonly UpDownCounter<long> Inflight = Meter.CreateUpDownCounter<long>(
         InstrumentNames.HandlerInflightRequests, null, "Grain calls being handled now, by grain and method.");

@@ -9,9 +9,6 @@ namespace Coordinator.TrainerHost.Diagnostics.Metrics;
 /// <summary>The trainer host's instruments, on the <see cref="CoordinatorTelemetry.MeterName"/> meter.</summary>
 internal sealed class TrainerInstruments : IDisposable
 {
-    private static readonly IReadOnlyList<double> Buckets =
-        [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
-
     private readonly Meter _meter = new(CoordinatorTelemetry.MeterName);
     private readonly Histogram<double> _operation;
     private readonly Counter<long> _optimSteps;
@@ -20,7 +17,7 @@ internal sealed class TrainerInstruments : IDisposable
     {
         _operation = _meter.CreateHistogram(
             InstrumentNames.OperationDuration, "s", "Where an operation's time on the trainer went, by kind and phase (sequence, queue, compute).", tags: null,
-            new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
+            new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
         _optimSteps = _meter.CreateCounter<long>(InstrumentNames.OptimSteps, null, "Optimizer steps applied, over every adapter.");
         _meter.CreateObservableGauge(InstrumentNames.DeviceQueueDepth, () => runtime.QueueDepth, null, "Operations waiting for the device thread.");
     }
