@@ -43,11 +43,12 @@ public sealed class CoordinatorCluster : IAsyncDisposable
     /// <summary>
     /// Starts the cluster on <paramref name="persistence"/>, or on <paramref name="storage"/> (a test double) when given;
     /// the grains' run events go to <paramref name="events"/> when given (dropped otherwise); the event recorders keep what
-    /// nodes ship in <paramref name="eventStore"/>.
+    /// nodes ship in <paramref name="eventStore"/>. The slow-call file is off unless <paramref name="settings"/> (configuration
+    /// keys and values that replace the defaults) names its directory.
     /// </summary>
     public static async Task<CoordinatorCluster> StartAsync(
         short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null, IRunEvents? events = null,
-        IEventStore? eventStore = null)
+        IEventStore? eventStore = null, IReadOnlyDictionary<string, string?>? settings = null)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -59,7 +60,8 @@ public sealed class CoordinatorCluster : IAsyncDisposable
             ["Replicas:LivenessCheckPeriod"] = "00:00:30",
             ["Operations:MaxQueuedOperations"] = MaxQueuedOperations.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Operations:ResultRetention"] = ResultRetention.ToString(),
-        }).Build();
+            ["Diagnostics:SlowCallDirectory"] = "",
+        }).AddInMemoryCollection(settings ?? new Dictionary<string, string?>()).Build();
         var builder = new InProcessTestClusterBuilder(silos);
         builder.ConfigureSilo((_, silo) =>
         {
@@ -85,7 +87,7 @@ public sealed class CoordinatorCluster : IAsyncDisposable
                 silo.UseInMemoryReminderService();
             }
         });
-        builder.ConfigureClient(client => client.AddActivityPropagation());
+        builder.ConfigureClient(client => client.AddActivityPropagation().AddOutgoingGrainCallFilter<CallStampFilter>());
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return new CoordinatorCluster(cluster, time);

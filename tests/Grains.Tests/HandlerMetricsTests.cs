@@ -46,6 +46,17 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("SessionGrain", "HeartbeatAsync", denied.Code.ToString()));
         Assert.Equal(OperationStatus.Failed, refused.Status);
         Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("TrainerDoubleGrain", "ExecuteAsync", "InvalidArgument"));
+
+        // The client and the silos stamp their calls, so every call has its transit; each handler its phases.
+        Assert.Equal(requests.Count, Of(InstrumentNames.HandlerNetworkTransit).Count);
+        Assert.Equal(requests.Count, Of(InstrumentNames.HandlerQueueWait).Count);
+        Assert.Contains(Of(InstrumentNames.HandlerNetworkTransit), m => (m.Tags["grain"], m.Tags["method"]) == ("SessionGrain", "CreateModelAsync") && m.Value >= 0);
+        var phases = Of(InstrumentNames.HandlerPhase);
+        Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["method"], m.Tags["phase"]) == ("SessionGrain", "CreateModelAsync", "on_thread"));
+        Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["method"], m.Tags["phase"]) == ("SessionGrain", "CreateModelAsync", "grain_calls"));
+        Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["phase"]) == ("SessionGrain", "storage"));
+        Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["method"], m.Tags["phase"]) == ("ModelGrain", "SubmitAndAwaitAsync", "trainer"));
+        Assert.All(phases, m => Assert.Contains(m.Tags["phase"], new[] { "on_thread", "grain_calls", "storage", "trainer" }));
     }
 
     [Fact]

@@ -6,7 +6,10 @@ using System.Net;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Events.Emitting;
 using Coordinator.Grains.Placement;
+using Coordinator.Grains.Diagnostics;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
 using Coordinator.Grains.Replicas;
 using Coordinator.Grains.Storage;
 using Microsoft.Extensions.Configuration;
@@ -39,21 +42,44 @@ public static class CoordinatorSiloBuilderExtensions
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
         silo.AddCoordinatorErrors();
-        silo.AddCoordinatorHandlerMetrics();
         silo.AddCoordinatorTracing();
+        silo.AddCoordinatorDiagnostics(configuration);
         return silo;
     }
 
     /// <summary>
-    /// Requests, duration, in-flight calls, errors by type and cancellations of every grain method this silo handles
-    /// (<see cref="HandlerMetricsFilter"/>, on the <c>Coordinator</c> meter). Add it after
-    /// <see cref="AddCoordinatorErrors"/>: it then runs inside the translation and sees a failure's own type (a
-    /// cancellation, a timeout) before it becomes an error code. Every silo needs it, trainer hosts included.
+    /// Measures every grain method this silo handles (<see cref="HandlerMetricsFilter"/>: requests, duration, in-flight
+    /// calls, errors by type, cancellations, network transit, queue wait and the handler's phases, on the
+    /// <c>Coordinator</c> meter), stamps and times the calls it sends (<see cref="AwaitedCallFilter"/>), and, as section
+    /// <c>Diagnostics</c> of <paramref name="configuration"/> says (<see cref="DiagnosticsOptions"/>), runs the
+    /// thread-pool canary and writes the slow-call file. Add it after <see cref="AddCoordinatorErrors"/> and
+    /// <see cref="AddCoordinatorTracing"/>: it then sees a failure's own type (a cancellation, a timeout) before it
+    /// becomes an error code, and the call's span. Every silo needs it, trainer hosts included.
     /// </summary>
-    public static ISiloBuilder AddCoordinatorHandlerMetrics(this ISiloBuilder silo)
+    public static ISiloBuilder AddCoordinatorDiagnostics(this ISiloBuilder silo, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(silo);
+        ArgumentNullException.ThrowIfNull(configuration);
+        silo.Services.AddSectionOptions<DiagnosticsOptions>(configuration);
+
+        // Read now, to decide what to register; the same values are validated when the silo starts.
+        var options = configuration.GetSection(DiagnosticsOptions.SectionName).Get<DiagnosticsOptions>() ?? new DiagnosticsOptions();
+        if (!string.IsNullOrWhiteSpace(options.SlowCallDirectory))
+        {
+            silo.Services.AddSingleton(sp => new SlowCallLog(
+                options.SlowCallDirectory, sp.GetRequiredService<ILocalSiloDetails>().Name, options.SlowCallThreshold, options.SlowestPerMinute,
+                options.SlowCallFileBytes, sp.GetService<TimeProvider>() ?? TimeProvider.System, sp.GetRequiredService<ILogger<SlowCallLog>>()));
+            silo.Services.AddHostedService(sp => sp.GetRequiredService<SlowCallLog>());
+        }
+
+        if (options.SchedulerCanaryPeriod > TimeSpan.Zero)
+        {
+            silo.Services.AddHostedService(sp => new SchedulerCanary(
+                options.SchedulerCanaryPeriod, options.StallThreshold, sp.GetService<SlowCallLog>()));
+        }
+
         silo.AddIncomingGrainCallFilter<HandlerMetricsFilter>();
+        silo.AddOutgoingGrainCallFilter<AwaitedCallFilter>();
         return silo;
     }
 

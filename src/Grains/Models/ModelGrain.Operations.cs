@@ -1,4 +1,5 @@
 using Coordinator.Contracts.Errors;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Trainers;
@@ -188,7 +189,11 @@ internal sealed partial class ModelGrain
     {
         if (_runner.IsCompleted)
         {
-            _runner = RunAsync();
+            // The loop outlives the call that starts it: its waits are not that call's.
+            using (CallTimer.Detach())
+            {
+                _runner = RunAsync();
+            }
         }
         else
         {
@@ -283,12 +288,23 @@ internal sealed partial class ModelGrain
         if (pendingRecords.Count > 0)
         {
             var wait = timeout < IModelGrain.MaxAwait ? timeout : IModelGrain.MaxAwait;
+            var timer = CallTimer.Current;
+            timer?.Enter(Awaited.Trainer);
             try
             {
                 await Task.WhenAll(pendingRecords.Select(r => r.Completion.Task)).WaitAsync(wait, time);
             }
             catch (TimeoutException)
             {
+            }
+            finally
+            {
+                timer?.Leave(Awaited.Trainer);
+            }
+
+            foreach (var timing in pendingRecords.Select(r => r.ToResult().Output?.Timing).OfType<StepTiming>())
+            {
+                timer?.AddTrainerTiming(timing.QueueTime, timing.ComputeTime);
             }
         }
 

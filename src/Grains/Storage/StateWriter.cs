@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Coordinator.Contracts.Errors;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Diagnostics.Metrics;
 using Orleans.Storage;
 
@@ -50,8 +51,13 @@ internal sealed class StateWriter<T>(IPersistentState<T> state, TimeProvider tim
         return WriteAsync(patience);
     }
 
-    /// <summary>Writes the changes made so far (see <see cref="UpdateAsync"/>); null patience retries until it succeeds.</summary>
-    public async Task WriteAsync(TimeSpan? patience)
+    /// <summary>
+    /// Writes the changes made so far (see <see cref="UpdateAsync"/>); null patience retries until it succeeds. The
+    /// calling handler's wait, retries included, counts as storage time (<see cref="CallTimer"/>).
+    /// </summary>
+    public Task WriteAsync(TimeSpan? patience) => CallTimer.Charge(Awaited.Storage, () => WriteInTurnAsync(patience));
+
+    private async Task WriteInTurnAsync(TimeSpan? patience)
     {
         var mine = ++_changes;
         var giveUpAt = patience is { } p ? time.GetUtcNow() + p : DateTimeOffset.MaxValue;

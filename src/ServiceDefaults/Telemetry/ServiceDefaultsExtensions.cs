@@ -57,11 +57,6 @@ public static class ServiceDefaultsExtensions
                 m.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
             }
         });
-        if (telemetry.SchedulerCanaryPeriod > TimeSpan.Zero)
-        {
-            builder.Services.AddHostedService(sp => new SchedulerCanary(telemetry.SchedulerCanaryPeriod, TimeProvider.System));
-        }
-
         builder.Services.AddHealthChecks().AddCheck("process", () => HealthCheckResult.Healthy(), [LiveTag]);
         return builder;
     }

@@ -17,9 +17,6 @@ public sealed class TelemetryOptions : ISectionOptions<TelemetryOptions>
 
     /// <summary>Serve Prometheus metrics at /metrics.</summary>
     public bool PrometheusEnabled { get; set; } = true;
-
-    /// <summary>How often the thread-pool canary measures the scheduler's delay; zero turns it off.</summary>
-    public TimeSpan SchedulerCanaryPeriod { get; set; } = TimeSpan.FromMilliseconds(100);
 }
 
 /// <summary>Validates <see cref="TelemetryOptions"/>.</summary>
@@ -34,11 +31,6 @@ public sealed class TelemetryOptionsValidator : IValidateOptions<TelemetryOption
             && !(Uri.TryCreate(options.OtlpEndpoint, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
         {
             errors.Add($"{TelemetryOptions.SectionName}:OtlpEndpoint: '{options.OtlpEndpoint}' is not an absolute http(s) URL.");
-        }
-
-        if (options.SchedulerCanaryPeriod < TimeSpan.Zero)
-        {
-            errors.Add($"{TelemetryOptions.SectionName}:SchedulerCanaryPeriod: must be zero (off) or positive (got {options.SchedulerCanaryPeriod}).");
         }
 
         return OptionRules.Result(errors);

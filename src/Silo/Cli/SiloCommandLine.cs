@@ -12,7 +12,7 @@ using StackExchange.Redis;
 
 namespace Coordinator.Silo.Cli;
 
-/// <summary>The verbs of the silo binary: run (default), check-config, print-config, clear-persistence, timeline.</summary>
+/// <summary>The verbs of the silo binary: run (default), check-config, print-config, clear-persistence, timeline, diagnose.</summary>
 internal static class SiloCommandLine
 {
     public static RootCommand Create(TextWriter stdout, TextWriter stderr, TextReader stdin, long startTimestamp)
@@ -159,6 +159,7 @@ internal static class SiloCommandLine
         {
             config, redis, siloPort, gatewayPort, httpPort, clusterId, acceptDrift, run, clear,
             TimelineVerbs.Create(parse => Load(parse)?.Item1, stdout, stderr),
+            DiagnoseVerb.Create(parse => Load(parse)?.Item1.Diagnostics.SlowCallDirectory, stdout, stderr),
         };
         foreach (var verb in configurationVerbs)
         {

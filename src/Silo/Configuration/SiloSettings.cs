@@ -1,3 +1,4 @@
+using Coordinator.Grains.Diagnostics;
 using Coordinator.Client.Hosting;
 using Coordinator.Events.Hosting;
 using Coordinator.Grains.Models;
@@ -20,6 +21,7 @@ internal sealed class SiloSettings : ISettingsRules
     public ReplicaOptions Replicas { get; init; } = new();
     public OperationOptions Operations { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
+    public DiagnosticsOptions Diagnostics { get; init; } = new();
     public EventsOptions Events { get; init; } = new();
 
     /// <summary>Loads, binds and validates; throws <see cref="ConfigurationException"/> naming every offending key.</summary>

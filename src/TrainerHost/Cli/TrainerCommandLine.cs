@@ -11,7 +11,7 @@ using Microsoft.Extensions.Hosting;
 
 namespace Coordinator.TrainerHost.Cli;
 
-/// <summary>The verbs of the trainer host: run (default), check-config, print-config, save-base-model.</summary>
+/// <summary>The verbs of the trainer host: run (default), check-config, print-config, save-base-model, diagnose.</summary>
 internal static class TrainerCommandLine
 {
     public static RootCommand Create(TextWriter stdout, TextWriter stderr, long startTimestamp)
@@ -108,6 +108,7 @@ internal static class TrainerCommandLine
         var root = new RootCommand("Coordinator trainer host: trains LoRA adapters with TorchSharp for the coordinator cluster.")
         {
             config, redis, siloPort, httpPort, clusterId, replicaId, primarySilo, capacity, device, cpuThreads, stateDir, run, saveBase,
+            DiagnoseVerb.Create(parse => Load(parse)?.Item1.Diagnostics.SlowCallDirectory, stdout, stderr),
         };
         foreach (var verb in configurationVerbs)
         {

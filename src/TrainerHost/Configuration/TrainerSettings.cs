@@ -1,3 +1,4 @@
+using Coordinator.Grains.Diagnostics;
 using Coordinator.Client.Hosting;
 using Coordinator.Events.Hosting;
 using Coordinator.Hosting.Configuration;
@@ -15,6 +16,7 @@ internal sealed class TrainerSettings
     public PersistenceOptions Persistence { get; init; } = new();
     public TrainerOptions Trainer { get; init; } = new();
     public TelemetryOptions Telemetry { get; init; } = new();
+    public DiagnosticsOptions Diagnostics { get; init; } = new();
     public EventsOptions Events { get; init; } = new();
 
     /// <summary>Health and metrics; a free port by default, since one machine often runs several trainer hosts.</summary>

@@ -51,8 +51,8 @@ internal static partial class TrainerHostBuilder
             silo.UseCoordinatorReminders(settings.Persistence);
             silo.AddTrainerPlacement();
             silo.AddCoordinatorErrors();
-            silo.AddCoordinatorHandlerMetrics();
             silo.AddCoordinatorTracing();
+            silo.AddCoordinatorDiagnostics(configuration);
 
             // This silo hosts the trainer grain and Orleans' runtime grains only: no coordinator grain, no dashboard grain,
             // and no storage or stream grain, which in the embedded default hold the cluster's in-memory state and must

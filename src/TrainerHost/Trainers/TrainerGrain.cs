@@ -3,6 +3,7 @@ using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Models;
 using Coordinator.Events.Emitting;
 using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Hosting;
 using Coordinator.TrainerHost.Diagnostics.Metrics;
 using Coordinator.Contracts.Trainers;
@@ -45,9 +46,19 @@ internal sealed partial class TrainerGrain(
         ArgumentNullException.ThrowIfNull(operation);
         var engine = runtime.Engine;
         var arrivedAt = time.GetUtcNow();
+        var sentAt = CallStamp.Read();
         try
         {
-            return await sequencer.RunAsync(adapterKey, order, () => RecordedAsync(adapterKey, order.Sequence, operation, arrivedAt, engine.ExecuteAsync(adapterKey, operation)));
+            // The handler waits on the device: the trainer's part of its time, not its own thread's.
+            OperationOutput? output = null;
+            await CallTimer.Charge(Awaited.Trainer, async () => output = await sequencer.RunAsync(
+                adapterKey, order, () => RecordedAsync(adapterKey, order.Sequence, operation, sentAt, arrivedAt, engine.ExecuteAsync(adapterKey, operation))));
+            if (output?.Timing is { } timing)
+            {
+                CallTimer.Current?.AddTrainerTiming(timing.QueueTime, timing.ComputeTime);
+            }
+
+            return output!;
         }
         catch (Exception ex) when (ex is not CoordinatorException)
         {
@@ -75,7 +86,8 @@ internal sealed partial class TrainerGrain(
     }
 
     /// <summary>Records an operation's run (once: a repeat is answered by the sequencer without running) as training events and metrics.</summary>
-    private async Task<OperationOutput> RecordedAsync(string adapterKey, long sequence, TrainingOperation operation, DateTimeOffset arrivedAt, Task<OperationOutput> run)
+    private async Task<OperationOutput> RecordedAsync(
+        string adapterKey, long sequence, TrainingOperation operation, DateTimeOffset? sentAt, DateTimeOffset arrivedAt, Task<OperationOutput> run)
     {
         var tags = Tags(adapterKey, sequence);
         try
@@ -84,7 +96,7 @@ internal sealed partial class TrainerGrain(
             var timing = output.Timing;
             if (timing is not null)
             {
-                instruments.Ran(operation, arrivedAt, timing);
+                instruments.Ran(operation, sentAt, arrivedAt, timing);
             }
 
             events.Emit(new TrainingFinished(operation.Kind, output.Forward?.Loss, timing?.ComputeTime ?? TimeSpan.Zero, null), tags);

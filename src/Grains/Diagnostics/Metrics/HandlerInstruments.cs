@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Hosting;
 
 namespace Coordinator.Grains.Diagnostics.Metrics;
@@ -30,18 +31,45 @@ internal static class HandlerInstruments
     private static readonly Counter<long> Cancellations = Meter.CreateCounter<long>(
         InstrumentNames.HandlerCancellations, null, "Grain calls cancelled, by grain and method.");
 
-    /// <summary>Whether anything listens: with no meter provider subscribed, the filter does nothing.</summary>
-    public static bool Enabled => Requests.Enabled || Duration.Enabled || Inflight.Enabled || Errors.Enabled || Cancellations.Enabled;
+    private static readonly Histogram<double> Transit = Meter.CreateHistogram(
+        InstrumentNames.HandlerNetworkTransit, "s", "Time from a call's sending (the sender's clock) to its arrival, by grain and method; calls whose sender did not stamp them are left out.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
+
+    private static readonly Histogram<double> QueueWait = Meter.CreateHistogram(
+        InstrumentNames.HandlerQueueWait, "s", "Time a call waited for its turn while other calls held its activation, by grain and method.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
+
+    private static readonly Histogram<double> Phase = Meter.CreateHistogram(
+        InstrumentNames.HandlerPhase, "s",
+        "A handler's time by phase: on_thread (its own slices), grain_calls, storage, trainer (waiting on each); by grain and method. A phase is recorded for the calls that had it.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
+
+    /// <summary>Whether anything listens: with no meter provider subscribed, the filter records nothing.</summary>
+    public static bool Enabled => Requests.Enabled || Duration.Enabled || Inflight.Enabled || Errors.Enabled || Cancellations.Enabled
+        || Transit.Enabled || QueueWait.Enabled || Phase.Enabled;
 
     /// <summary>A call's turn started.</summary>
     public static void Started(in TagList tags) => Inflight.Add(1, tags);
 
-    /// <summary>A call that started at <paramref name="startTimestamp"/> (a Stopwatch timestamp) answered, or failed with <paramref name="error"/>.</summary>
-    public static void Finished(in TagList tags, long startTimestamp, Exception? error)
+    /// <summary>
+    /// A call answered, or failed with <paramref name="error"/>; it spent <paramref name="transit"/> (null: not stamped)
+    /// reaching this silo, <paramref name="queue"/> waiting for its turn, and <paramref name="time"/> in its handler.
+    /// </summary>
+    public static void Finished(in TagList tags, in HandlerTime time, TimeSpan? transit, TimeSpan queue, Exception? error)
     {
         Inflight.Add(-1, tags);
         Requests.Add(1, tags);
-        Duration.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
+        Duration.Record(time.Duration.TotalSeconds, tags);
+        if (transit is { } t)
+        {
+            Transit.Record(t.TotalSeconds, tags);
+        }
+
+        QueueWait.Record(queue.TotalSeconds, tags);
+        RecordPhase(tags, "on_thread", time.OnThread);
+        RecordPhase(tags, "grain_calls", time.GrainCalls);
+        RecordPhase(tags, "storage", time.Storage);
+        RecordPhase(tags, "trainer", time.Trainer);
         if (error is null)
         {
             return;
@@ -54,6 +82,16 @@ internal static class HandlerInstruments
         if (type == "cancelled")
         {
             Cancellations.Add(1, tags);
+        }
+    }
+
+    private static void RecordPhase(in TagList tags, string phase, TimeSpan time)
+    {
+        if (time > TimeSpan.Zero)
+        {
+            var withPhase = tags;
+            withPhase.Add("phase", phase);
+            Phase.Record(time.TotalSeconds, withPhase);
         }
     }
 

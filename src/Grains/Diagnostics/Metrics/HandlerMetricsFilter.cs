@@ -1,38 +1,110 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Diagnostics.Latency;
+using Orleans.Concurrency;
 
 namespace Coordinator.Grains.Diagnostics.Metrics;
 
 /// <summary>
-/// Measures every grain call this silo handles (<see cref="HandlerInstruments"/>). It runs inside the error translation,
-/// so a failure is counted by its own kind. Costs one check of the instruments when no meter provider listens.
+/// Measures every grain call this silo handles and splits its time: network transit (the sender's
+/// <see cref="CallStamp"/> against this silo's clock), waiting for its turn while other calls held the activation
+/// (<see cref="ActivationTurns"/>), and the handler's own time, split by <see cref="CallTimer"/>. Feeds the handler
+/// instruments (<see cref="HandlerInstruments"/>), the call's span (when traced) and the slow-call file. Runs inside the
+/// error translation, so a failure is counted by its own kind, and inside Orleans' activity filter, so the span is
+/// <see cref="Activity.Current"/>. With no meter listening and no slow-call file it only calls on.
 /// </summary>
-internal sealed class HandlerMetricsFilter : IIncomingGrainCallFilter
+internal sealed class HandlerMetricsFilter(SlowCallLog? slowCalls = null) : IIncomingGrainCallFilter
 {
+    private static readonly ConcurrentDictionary<(Type Grain, MethodInfo Method), bool> ExclusiveMethods = new();
+
     public async Task Invoke(IIncomingGrainCallContext context)
     {
-        if (!HandlerInstruments.Enabled)
+        var metrics = HandlerInstruments.Enabled;
+        if (!metrics && slowCalls is null)
         {
             await context.Invoke();
             return;
         }
 
-        var tags = new TagList
-        {
-            { "grain", context.Grain?.GetType().Name ?? context.InterfaceName },
-            { "method", context.MethodName },
-        };
-        HandlerInstruments.Started(tags);
         var start = Stopwatch.GetTimestamp();
+        var grain = context.Grain?.GetType().Name ?? context.InterfaceName;
+        var tags = new TagList { { "grain", grain }, { "method", context.MethodName } };
+        var turns = Exclusive(context) ? ActivationTurns.Of(context.TargetContext) : null;
+        var (transit, queue) = Arrival(start, turns);
+        turns?.Hold(start);
+        var timer = CallTimer.Start(start);
+        if (metrics)
+        {
+            HandlerInstruments.Started(tags);
+        }
+
+        Exception? error = null;
         try
         {
             await context.Invoke();
         }
         catch (Exception ex)
         {
-            HandlerInstruments.Finished(tags, start, ex);
+            error = ex;
             throw;
         }
+        finally
+        {
+            var time = timer.Stop();
+            turns?.Release(Stopwatch.GetTimestamp());
+            if (metrics)
+            {
+                HandlerInstruments.Finished(tags, time, transit, queue, error);
+            }
 
-        HandlerInstruments.Finished(tags, start, null);
+            var span = Activity.Current is { IsAllDataRequested: true } current ? current : null;
+            span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : null)
+                .SetTag("coordinator.queue_ms", Ms(queue))
+                .SetTag("coordinator.on_thread_ms", Ms(time.OnThread))
+                .SetTag("coordinator.grain_calls_ms", Ms(time.GrainCalls))
+                .SetTag("coordinator.storage_ms", Ms(time.Storage))
+                .SetTag("coordinator.trainer_ms", Ms(time.Trainer));
+            slowCalls?.Call(grain, context.MethodName, span?.TraceId.ToHexString(), error is null ? null : HandlerInstruments.ErrorType(error), transit, queue, time);
+        }
     }
+
+    /// <summary>
+    /// Splits the time from the call's sending to now (the start of its turn): the part while other calls held the
+    /// activation is its queue wait, the rest transit (on the wire, and waiting for a thread here). Clocks of two
+    /// machines may disagree: a stamp from the future counts as no time.
+    /// </summary>
+    private static (TimeSpan? Transit, TimeSpan Queue) Arrival(long start, ActivationTurns? turns)
+    {
+        if (CallStamp.Read() is not { } sent)
+        {
+            return (null, TimeSpan.Zero);
+        }
+
+        var since = TimeProvider.System.GetUtcNow() - sent;
+        if (since < TimeSpan.Zero)
+        {
+            since = TimeSpan.Zero;
+        }
+
+        var queue = turns?.HeldBetween(start - (long)(since.TotalSeconds * Stopwatch.Frequency), start) ?? TimeSpan.Zero;
+        return (since - queue, queue);
+    }
+
+    /// <summary>Whether a call of this method lets no other call into the activation (Orleans queues the rest behind it).</summary>
+    private static bool Exclusive(IIncomingGrainCallContext context)
+    {
+        if (context.Grain is null || context.InterfaceMethod is null)
+        {
+            return false;
+        }
+
+        return ExclusiveMethods.GetOrAdd((context.Grain.GetType(), context.InterfaceMethod), static key =>
+            !key.Grain.IsDefined(typeof(ReentrantAttribute), inherit: true)
+            && !key.Method.IsDefined(typeof(AlwaysInterleaveAttribute), inherit: true));
+    }
+
+    private static string Ms(TimeSpan time) => time.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture);
 }

@@ -20,4 +20,16 @@ internal static class InstrumentNames
 
     /// <summary>Counter: grain calls cancelled, by grain and method (<c>coordinator_handler_cancellations_total</c>).</summary>
     public const string HandlerCancellations = "coordinator.handler.cancellations";
+
+    /// <summary>Histogram: from a call's sending to its arrival, by the sender's and this silo's clocks, by grain and method (<c>coordinator_handler_network_transit_seconds</c>).</summary>
+    public const string HandlerNetworkTransit = "coordinator.handler.network_transit";
+
+    /// <summary>Histogram: how long a call waited while other calls held its activation, by grain and method (<c>coordinator_handler_queue_wait_seconds</c>).</summary>
+    public const string HandlerQueueWait = "coordinator.handler.queue_wait";
+
+    /// <summary>Histogram: a handler's time by phase (on_thread, grain_calls, storage, trainer), by grain and method (<c>coordinator_handler_phase_seconds</c>).</summary>
+    public const string HandlerPhase = "coordinator.handler.phase";
+
+    /// <summary>Counter: lines for the slow-call file, by kind and outcome (<c>coordinator_slow_calls_total</c>).</summary>
+    public const string SlowCalls = "coordinator.slow_calls";
 }

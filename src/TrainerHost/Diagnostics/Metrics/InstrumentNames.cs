@@ -4,7 +4,8 @@ namespace Coordinator.TrainerHost.Diagnostics.Metrics;
 internal static class InstrumentNames
 {
     /// <summary>
-    /// Histogram: where an operation's time on the trainer went, by operation kind and phase: <c>sequence</c> (from its
+    /// Histogram: where an operation's time on the trainer went, by operation kind and phase: <c>transit</c> (from its
+    /// sending by the model grain to its arrival, when stamped), <c>sequence</c> (from its
     /// arrival until the adapter's earlier operations let it start), <c>queue</c> (waiting for the device thread),
     /// <c>compute</c> (on the device) (<c>coordinator_trainer_operation_seconds</c>).
     /// </summary>

@@ -1,0 +1,18 @@
+namespace Coordinator.Contracts.Telemetry;
+
+/// <summary>
+/// The moment a grain call left its sender (UTC), carried in the call's request context so the receiving silo can tell
+/// the time the call spent on the network and waiting for its turn from the time its handler took. Clients and silos
+/// stamp every call; a call without a stamp is measured from the start of its turn only.
+/// </summary>
+public static class CallStamp
+{
+    /// <summary>The request-context key; its value is the sender's UTC clock in ticks.</summary>
+    public const string Key = "coordinator.sent";
+
+    /// <summary>Stamps the call about to be sent from this execution context with <paramref name="now"/>.</summary>
+    public static void Stamp(DateTimeOffset now) => RequestContext.Set(Key, now.UtcTicks);
+
+    /// <summary>When the call being handled in this execution context was sent; null when its sender did not stamp it.</summary>
+    public static DateTimeOffset? Read() => RequestContext.Get(Key) is long ticks ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+}

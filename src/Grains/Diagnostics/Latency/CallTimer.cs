@@ -1,0 +1,210 @@
+using System.Diagnostics;
+
+namespace Coordinator.Grains.Diagnostics.Latency;
+
+/// <summary>What a grain call's handler can be waiting on, besides its own thread.</summary>
+public enum Awaited
+{
+    /// <summary>Calls to other grains (not trainers).</summary>
+    GrainCalls = 0,
+
+    /// <summary>Reading or writing grain state.</summary>
+    Storage = 1,
+
+    /// <summary>A trainer: calls to trainer grains, and operation outcomes a handler waits for.</summary>
+    Trainer = 2,
+}
+
+/// <summary>
+/// Splits the time of one grain call's handler (from the start of its turn to its answer) into the time it waited on
+/// other grains, storage and trainers, and the rest: its own slices on a thread. <see cref="Enter"/> and
+/// <see cref="Leave"/> mark each wait (the outgoing call filter marks grain calls, <see cref="Storage.StateWriter{T}"/>
+/// storage writes). Waits that overlap count once, for the one that explains most (trainer, then storage, then grain
+/// calls). A slice that starts and ends on one thread also yields its CPU time; a slice that crossed threads (the
+/// handler awaited something not marked) makes the CPU figure partial. Flows with the handler's execution context
+/// (<see cref="Current"/>); a call the handler sends and does not await must be sent <see cref="Detach">detached</see>,
+/// or its wait would be charged to the handler.
+/// </summary>
+public sealed class CallTimer
+{
+    private static readonly AsyncLocal<CallTimer?> CurrentTimer = new();
+
+    private readonly Lock _lock = new();
+    private readonly long _start;
+    private readonly long[] _waited = new long[3];
+    private readonly int[] _outstanding = new int[3];
+    private long _mark;
+    private long _markCpu;
+    private int _markThread;
+    private long _slices;
+    private long _longestSlice;
+    private long _cpu;
+    private bool _cpuPartial;
+    private bool _ended;
+    private TimeSpan _trainerQueue;
+    private TimeSpan _trainerCompute;
+
+    private CallTimer(long start)
+    {
+        _start = start;
+        _mark = start;
+        _markThread = Environment.CurrentManagedThreadId;
+        _markCpu = ThreadCpu.Now();
+    }
+
+    /// <summary>The timer of the call whose handler runs in this execution context; null outside one.</summary>
+    public static CallTimer? Current => CurrentTimer.Value;
+
+    /// <summary>Starts timing the handler about to run in this execution context; <paramref name="start"/> is a Stopwatch timestamp.</summary>
+    internal static CallTimer Start(long start)
+    {
+        var timer = new CallTimer(start);
+        CurrentTimer.Value = timer;
+        return timer;
+    }
+
+    /// <summary>Until disposed, calls sent from this execution context are not charged to the handler (they are not awaited by it).</summary>
+    public static Detached Detach()
+    {
+        var saved = CurrentTimer.Value;
+        CurrentTimer.Value = null;
+        return new Detached(saved);
+    }
+
+    /// <summary>Runs and awaits <paramref name="wait"/>, charging the time to the current handler (if any) as <paramref name="what"/>.</summary>
+    public static async Task Charge(Awaited what, Func<Task> wait)
+    {
+        var timer = Current;
+        timer?.Enter(what);
+        try
+        {
+            await wait();
+        }
+        finally
+        {
+            timer?.Leave(what);
+        }
+    }
+
+    /// <summary>The handler starts waiting on <paramref name="what"/>.</summary>
+    public void Enter(Awaited what)
+    {
+        lock (_lock)
+        {
+            if (_ended)
+            {
+                return;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            CloseSlice(now);
+            _outstanding[(int)what]++;
+            Mark(now);
+        }
+    }
+
+    /// <summary>The handler's wait on <paramref name="what"/> ended (it runs on from here).</summary>
+    public void Leave(Awaited what)
+    {
+        lock (_lock)
+        {
+            if (_ended || _outstanding[(int)what] == 0)
+            {
+                return;
+            }
+
+            var now = Stopwatch.GetTimestamp();
+            CloseSlice(now);
+            _outstanding[(int)what]--;
+            Mark(now);
+        }
+    }
+
+    /// <summary>A trainer reported how long an operation this handler waited for queued and computed on its device.</summary>
+    public void AddTrainerTiming(TimeSpan queue, TimeSpan compute)
+    {
+        lock (_lock)
+        {
+            _trainerQueue += queue;
+            _trainerCompute += compute;
+        }
+    }
+
+    /// <summary>The handler answered: the split of its time, from its start to now.</summary>
+    internal HandlerTime Stop()
+    {
+        lock (_lock)
+        {
+            var now = Stopwatch.GetTimestamp();
+            if (!_ended)
+            {
+                CloseSlice(now);
+                _ended = true;
+            }
+
+            return new HandlerTime(
+                Stopwatch.GetElapsedTime(_start, now),
+                Ticks(_slices),
+                Ticks(_longestSlice),
+                ThreadCpu.Supported ? TimeSpan.FromTicks(_cpu / 100) : null,
+                _cpuPartial,
+                Ticks(_waited[(int)Awaited.GrainCalls]),
+                Ticks(_waited[(int)Awaited.Storage]),
+                Ticks(_waited[(int)Awaited.Trainer]),
+                _trainerQueue,
+                _trainerCompute);
+        }
+    }
+
+    private static TimeSpan Ticks(long stopwatchTicks) => Stopwatch.GetElapsedTime(0, stopwatchTicks);
+
+    private bool Waiting => _outstanding[0] + _outstanding[1] + _outstanding[2] > 0;
+
+    // A slice of the handler's own starts here when nothing is awaited: note the thread and its CPU clock.
+    private void Mark(long now)
+    {
+        _mark = now;
+        if (!Waiting)
+        {
+            _markThread = Environment.CurrentManagedThreadId;
+            _markCpu = ThreadCpu.Now();
+        }
+    }
+
+    private void CloseSlice(long now)
+    {
+        var length = now - _mark;
+        if (_outstanding[(int)Awaited.Trainer] > 0)
+        {
+            _waited[(int)Awaited.Trainer] += length;
+        }
+        else if (_outstanding[(int)Awaited.Storage] > 0)
+        {
+            _waited[(int)Awaited.Storage] += length;
+        }
+        else if (_outstanding[(int)Awaited.GrainCalls] > 0)
+        {
+            _waited[(int)Awaited.GrainCalls] += length;
+        }
+        else
+        {
+            _slices += length;
+            _longestSlice = Math.Max(_longestSlice, length);
+            if (Environment.CurrentManagedThreadId == _markThread)
+            {
+                _cpu += ThreadCpu.Now() - _markCpu;
+            }
+            else
+            {
+                _cpuPartial = true;
+            }
+        }
+    }
+
+    /// <summary>Restores the timer <see cref="Detach"/> took away.</summary>
+    public readonly struct Detached(CallTimer? saved) : IDisposable
+    {
+        /// <inheritdoc />
+        public void Dispose() => CurrentTimer.Value = saved;
+    }
+}
