@@ -6,6 +6,7 @@ using Coordinator.Contracts.Training;
 using Coordinator.Events.Hosting;
 using Coordinator.Events.Store;
 using Coordinator.Events.Timeline;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Hosting.Processes;
 using Coordinator.Hosting.Cli;
 using Coordinator.TrainerHost.Configuration;
@@ -83,17 +84,23 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var runId = $"demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
         var eventsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events"));
         var storeDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events-store"));
-        var runEvents = new Dictionary<string, string> { ["COORDINATOR_Events__RunId"] = runId, ["COORDINATOR_Events__Directory"] = eventsDirectory };
+        var diagnosticsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "diagnostics"));
+        var everyNode = new Dictionary<string, string>
+        {
+            ["COORDINATOR_Events__RunId"] = runId,
+            ["COORDINATOR_Events__Directory"] = eventsDirectory,
+            ["COORDINATOR_Diagnostics__SlowCallDirectory"] = diagnosticsDirectory,
+        };
 
         var silo = Start(Path.Combine(directory, "Coordinator.Silo.dll"),
             ["run", "--silo-port", Num(siloPort), "--gateway-port", Num(gatewayPort), "--http-port", Num(httpPort), "--cluster-id", clusterId],
-            new Dictionary<string, string>(runEvents) { ["COORDINATOR_Events__StoreDirectory"] = storeDirectory });
+            new Dictionary<string, string>(everyNode) { ["COORDINATOR_Events__StoreDirectory"] = storeDirectory });
         Say($"Started the coordinator silo (pid {silo.Id}; silo port {siloPort}, gateway {gatewayPort}, http {httpPort}) ...");
         await silo.WaitUntilHealthyAsync($"http://127.0.0.1:{httpPort}/health/ready", StartTimeout);
 
         // Both trainers serve the demo's base model: a small byte-level transformer built from a fixed seed.
         var spec = DemoModel.Spec;
-        var shape = new Dictionary<string, string>(runEvents)
+        var shape = new Dictionary<string, string>(everyNode)
         {
             ["COORDINATOR_Trainer__BaseModel"] = DemoModel.BaseModel,
             ["COORDINATOR_Trainer__Layers"] = Num(spec.Layers),
@@ -199,7 +206,27 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
             + (findings.Count == 0 ? "no broken chain, no lost event." : $"{findings.Count} finding(s), first: {findings[0].Message}"));
         Say($"Chrome trace (open in https://ui.perfetto.dev): {trace}");
         Say($"Explore it: dotnet run --project src/Silo -- timeline follow --events-dir {storeDirectory} --run {runId} --model {modelId}");
+        SaySlowCalls(diagnosticsDirectory);
         return Exit(exits);
+    }
+
+    /// <summary>What the nodes' slow-call files hold: calls over a second, the slowest of each minute, thread-pool stalls.</summary>
+    private void SaySlowCalls(string directory)
+    {
+        SlowCallDiagnosis diagnosis;
+        try
+        {
+            diagnosis = SlowCallDiagnosis.Read(directory);
+        }
+        catch (FileNotFoundException)
+        {
+            Say($"No slow-call files in {directory}.");
+            return;
+        }
+
+        var flags = diagnosis.Flags.Count == 0 ? "no red flags" : "red flags " + string.Join(", ", diagnosis.Flags.Select(f => $"{f.Rule} x{f.Count}"));
+        Say($"Slow calls: {diagnosis.Lines.Count(l => l.Kind == "call")} written with their breakdown, {diagnosis.Lines.Count(l => l.Kind == "stall")} thread-pool stalls; {flags}. "
+            + $"Read them: dotnet run --project src/Silo -- diagnose --file {directory}");
     }
 
     private async Task<(double Loss, int Correct)> EvaluateAsync(

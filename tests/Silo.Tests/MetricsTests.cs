@@ -32,6 +32,11 @@ public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixt
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_inflight_requests", "method=\"CreateAsync\""));
         Assert.Contains("# TYPE coordinator_handler_inflight_requests gauge", ours);
 
+        // The client stamps its calls: their transit and queue wait, and the handler's phases.
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_network_transit_seconds_count", "grain=\"SessionGrain\"", "method=\"CreateAsync\"") && Value(l) > 0);
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_queue_wait_seconds_count", "method=\"CreateAsync\"") && Value(l) > 0);
+        Assert.Contains(ours, l => Sample(l, "coordinator_handler_phase_seconds_count", "method=\"CreateAsync\"", "phase=\"on_thread\"") && Value(l) > 0);
+
         // The thread-pool canary has measured since the silo started (every 100 ms).
         Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_scheduler_delay_seconds_count", StringComparison.Ordinal) && Value(l) > 0);
         Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_threadpool_threads", StringComparison.Ordinal));

@@ -2,6 +2,8 @@ using Coordinator.Client;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Training;
+using Coordinator.Grains.Diagnostics.Latency;
+using Coordinator.Hosting.Processes;
 using Coordinator.TestSupport;
 using Coordinator.Training.Engine;
 using Coordinator.Training.Tasks;
@@ -77,7 +79,7 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
         Assert.Contains(metrics, l => l.StartsWith("coordinator_handler_request_duration_seconds_bucket{", StringComparison.Ordinal) && l.Contains("method=\"LoadAdapterAsync\"", StringComparison.Ordinal));
 
         // Where the operations' time went on the trainer, by kind and phase; the device queue; the steps applied.
-        foreach (var phase in (string[])["sequence", "queue", "compute"])
+        foreach (var phase in (string[])["transit", "sequence", "queue", "compute"])
         {
             Assert.Contains(metrics, l => l.StartsWith("coordinator_trainer_operation_seconds_count{", StringComparison.Ordinal)
                 && l.Contains("kind=\"optim_step\"", StringComparison.Ordinal) && l.Contains($"phase=\"{phase}\"", StringComparison.Ordinal));
@@ -87,6 +89,44 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
         var steps = metrics.Single(l => l.StartsWith("coordinator_trainer_optim_steps_total", StringComparison.Ordinal));
         Assert.Equal("3", steps.Split(' ')[1]);
         Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
+    }
+
+    [Fact]
+    public async Task Every_call_of_a_training_run_is_in_its_nodes_slow_call_files_split_by_part_and_both_binaries_diagnose_them()
+    {
+        await cluster.StartTrainerAsync("explained-1", "explained");
+        var modelId = await cluster.CreateModelAsync("explained");
+        await TrainAsync(modelId, new Random(1), 3);
+
+        // Lines are written in the background: read until the trainer's operations are there.
+        SlowCallDiagnosis read = null!;
+        await TrainingCluster.WaitUntilAsync(() =>
+        {
+            read = Directory.Exists(cluster.DiagnosticsDirectory) && Directory.EnumerateFiles(cluster.DiagnosticsDirectory, "*.jsonl", SearchOption.AllDirectories).Any()
+                ? SlowCallDiagnosis.Read(cluster.DiagnosticsDirectory) : null!;
+            return System.Threading.Tasks.Task.FromResult(read?.Lines.Count(l => l is { Node: "explained-1", Method: "ExecuteAsync" }) >= 6);
+        }, TimeSpan.FromSeconds(30), "the trainer's slow-call lines");
+
+        // On the trainer, an operation's handler waits on the device: trainer time, with its device queue and compute.
+        var executed = read.Lines.Where(l => l is { Node: "explained-1", Grain: "TrainerGrain", Method: "ExecuteAsync" }).ToList();
+        Assert.All(executed, l => Assert.True(l.Transit is >= 0 && l.Trainer > 0 && l.TrainerCompute > 0 && l.Trainer <= l.Duration + 0.01, $"{l}"));
+
+        // On the coordinator silo, a client's forward_backward waited for the trainer, which is what its time says.
+        var waited = read.Lines.Where(l => l is { Grain: "ModelGrain", Method: "SubmitAndAwaitAsync" }).ToList();
+        Assert.NotEmpty(waited);
+        Assert.All(waited, l => Assert.True(l.Transit is >= 0 && l.Trainer > 0 && l.TrainerCompute > 0, $"{l}"));
+        Assert.Empty(read.Skipped);
+
+        foreach (var binary in (string[])["Coordinator.Silo.dll", "Coordinator.TrainerHost.dll"])
+        {
+            await using var diagnose = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, binary), ["diagnose", "--file", cluster.DiagnosticsDirectory], new Dictionary<string, string>());
+            var exit = await diagnose.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(exit is 0 or 1, $"{binary} diagnose exited {exit}: {diagnose.Output}");
+            // The nodes go on writing (heartbeats) while the binaries read: at least what was read here.
+            var calls = int.Parse(diagnose.Output.Split(" calls and ")[0].Split('\n')[^1], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(calls >= read.Lines.Count(l => l.Kind == "call"), diagnose.Output);
+            Assert.Contains("Slowest calls:", diagnose.Output, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -150,7 +150,14 @@ public class TrainingCluster : IAsyncLifetime
         Directory.Delete(StateDirectory, recursive: true);
     }
 
-    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment) => _processes.Start(assembly, args, environment);
+    /// <summary>Where every process of the cluster writes its slow-call file: each writes every call (threshold zero).</summary>
+    public string DiagnosticsDirectory => Path.Combine(StateDirectory, "diagnostics");
+
+    private ChildProcess Start(string assembly, string[] args, IReadOnlyDictionary<string, string> environment) => _processes.Start(assembly, args, new Dictionary<string, string>(environment)
+    {
+        ["COORDINATOR_Diagnostics__SlowCallDirectory"] = DiagnosticsDirectory,
+        ["COORDINATOR_Diagnostics__SlowCallThreshold"] = "00:00:00",
+    });
 }
 
 /// <summary>The same processes, clustered and persisted through a real redis-server on loopback.</summary>

@@ -17,11 +17,11 @@ public enum Awaited
 
 /// <summary>
 /// Splits the time of one grain call's handler (from the start of its turn to its answer) into the time it waited on
-/// other grains, storage and trainers, and the rest: its own slices on a thread. <see cref="Enter"/> and
-/// <see cref="Leave"/> mark each wait (the outgoing call filter marks grain calls, <see cref="Storage.StateWriter{T}"/>
-/// storage writes). Waits that overlap count once, for the one that explains most (trainer, then storage, then grain
-/// calls). A slice that starts and ends on one thread also yields its CPU time; a slice that crossed threads (the
-/// handler awaited something not marked) makes the CPU figure partial. Flows with the handler's execution context
+/// other grains, storage and trainers, and the rest: its own slices. <see cref="Enter"/> and <see cref="Leave"/> mark
+/// each wait (the outgoing call filter marks grain calls, <see cref="Storage.StateWriter{T}"/> storage writes). Waits
+/// that overlap count once, for the one that explains most (trainer, then storage, then grain calls). A slice that
+/// starts and ends on one thread is time on that thread, with its CPU time; a slice that ends on another thread awaited
+/// something not marked (Orleans' own calls, a timer, a lock) and counts as such. Flows with the handler's execution context
 /// (<see cref="Current"/>); a call the handler sends and does not await must be sent <see cref="Detach">detached</see>,
 /// or its wait would be charged to the handler.
 /// </summary>
@@ -36,10 +36,10 @@ public sealed class CallTimer
     private long _mark;
     private long _markCpu;
     private int _markThread;
-    private long _slices;
+    private long _onThread;
     private long _longestSlice;
+    private long _unmarked;
     private long _cpu;
-    private bool _cpuPartial;
     private bool _ended;
     private TimeSpan _trainerQueue;
     private TimeSpan _trainerCompute;
@@ -144,10 +144,10 @@ public sealed class CallTimer
 
             return new HandlerTime(
                 Stopwatch.GetElapsedTime(_start, now),
-                Ticks(_slices),
+                Ticks(_onThread),
                 Ticks(_longestSlice),
                 ThreadCpu.Supported ? TimeSpan.FromTicks(_cpu / 100) : null,
-                _cpuPartial,
+                Ticks(_unmarked),
                 Ticks(_waited[(int)Awaited.GrainCalls]),
                 Ticks(_waited[(int)Awaited.Storage]),
                 Ticks(_waited[(int)Awaited.Trainer]),
@@ -186,18 +186,15 @@ public sealed class CallTimer
         {
             _waited[(int)Awaited.GrainCalls] += length;
         }
+        else if (Environment.CurrentManagedThreadId == _markThread)
+        {
+            _onThread += length;
+            _longestSlice = Math.Max(_longestSlice, length);
+            _cpu += ThreadCpu.Now() - _markCpu;
+        }
         else
         {
-            _slices += length;
-            _longestSlice = Math.Max(_longestSlice, length);
-            if (Environment.CurrentManagedThreadId == _markThread)
-            {
-                _cpu += ThreadCpu.Now() - _markCpu;
-            }
-            else
-            {
-                _cpuPartial = true;
-            }
+            _unmarked += length;
         }
     }
 

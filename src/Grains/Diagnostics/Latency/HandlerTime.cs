@@ -1,14 +1,14 @@
 namespace Coordinator.Grains.Diagnostics.Latency;
 
 /// <summary>
-/// How one grain call's handler spent its time (see <see cref="CallTimer"/>): <see cref="OnThread"/> plus the three waits
-/// make <see cref="Duration"/>.
+/// How one grain call's handler spent its time (see <see cref="CallTimer"/>): <see cref="OnThread"/>,
+/// <see cref="Unmarked"/> and the three waits make <see cref="Duration"/>.
 /// </summary>
 /// <param name="Duration">From the start of the call's turn to its answer.</param>
-/// <param name="OnThread">The handler's own slices: running on a thread, or awaiting something not marked.</param>
+/// <param name="OnThread">The handler's own slices that began and ended on one thread: running, blocked, or descheduled.</param>
 /// <param name="LongestSlice">The longest of those slices: how long the handler held a thread at most.</param>
-/// <param name="Cpu">CPU used in the slices that stayed on one thread; null where the platform cannot tell.</param>
-/// <param name="CpuPartial">Some slice crossed threads, so its CPU is not in <paramref name="Cpu"/>.</param>
+/// <param name="Cpu">CPU used in those slices; null where the platform cannot tell.</param>
+/// <param name="Unmarked">Slices that ended on another thread: the handler awaited something not marked.</param>
 /// <param name="GrainCalls">Waiting on calls to other grains.</param>
 /// <param name="Storage">Waiting on grain state writes.</param>
 /// <param name="Trainer">Waiting on trainers: calls to them, and outcomes of their operations.</param>
@@ -19,7 +19,7 @@ internal readonly record struct HandlerTime(
     TimeSpan OnThread,
     TimeSpan LongestSlice,
     TimeSpan? Cpu,
-    bool CpuPartial,
+    TimeSpan Unmarked,
     TimeSpan GrainCalls,
     TimeSpan Storage,
     TimeSpan Trainer,

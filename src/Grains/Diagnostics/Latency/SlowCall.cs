@@ -5,7 +5,8 @@ namespace Coordinator.Grains.Diagnostics.Latency;
 
 /// <summary>
 /// One line of the slow-call file: a call with the breakdown of its time, or a stall of the thread pool. Times are in
-/// milliseconds. A call's <see cref="Total"/> is its transit, its queue wait and its handler's <see cref="Duration"/>.
+/// milliseconds. A call's <see cref="Total"/> is its transit, its queue wait and its handler's <see cref="Duration"/>; the
+/// duration is the time on the thread, the unmarked awaits, and the waits on grain calls, storage and the trainer.
 /// </summary>
 public sealed record SlowCall
 {
@@ -38,7 +39,9 @@ public sealed record SlowCall
     public double OnThread { get; init; }
     public double LongestSlice { get; init; }
     public double? Cpu { get; init; }
-    public bool CpuPartial { get; init; }
+
+    /// <summary>Time the handler awaited something the Coordinator does not mark (see <see cref="HandlerTime.Unmarked"/>).</summary>
+    public double Unmarked { get; init; }
     public double GrainCalls { get; init; }
     public double Storage { get; init; }
     public double Trainer { get; init; }
@@ -66,7 +69,7 @@ public sealed record SlowCall
         OnThread = Ms(time.OnThread),
         LongestSlice = Ms(time.LongestSlice),
         Cpu = time.Cpu is { } cpu ? Ms(cpu) : null,
-        CpuPartial = time.CpuPartial,
+        Unmarked = Ms(time.Unmarked),
         GrainCalls = Ms(time.GrainCalls),
         Storage = Ms(time.Storage),
         Trainer = Ms(time.Trainer),
@@ -110,9 +113,9 @@ public sealed record SlowCall
         if (Cpu is { } cpu)
         {
             json.WriteNumber("cpu_ms", cpu);
-            json.WriteBoolean("cpu_partial", CpuPartial);
         }
 
+        json.WriteNumber("unmarked_ms", Unmarked);
         json.WriteNumber("grain_calls_ms", GrainCalls);
         json.WriteNumber("storage_ms", Storage);
         json.WriteNumber("trainer_ms", Trainer);
@@ -155,7 +158,7 @@ public sealed record SlowCall
                     OnThread = Number(root, "on_thread_ms") ?? 0,
                     LongestSlice = Number(root, "longest_slice_ms") ?? 0,
                     Cpu = Number(root, "cpu_ms"),
-                    CpuPartial = root.TryGetProperty("cpu_partial", out var partial) && partial.ValueKind == JsonValueKind.True,
+                    Unmarked = Number(root, "unmarked_ms") ?? 0,
                     GrainCalls = Number(root, "grain_calls_ms") ?? 0,
                     Storage = Number(root, "storage_ms") ?? 0,
                     Trainer = Number(root, "trainer_ms") ?? 0,

@@ -174,7 +174,7 @@ public sealed class SlowCallDiagnosis
                 + "had a thread fewer. Move heavy or blocking work off the grain's turn."),
             Flag("thread_held", "warning", calls.Where(c => c.LongestSlice is > HeldWarningMs and <= HeldCriticalMs), c => c.LongestSlice,
                 $"A handler held a thread for over {HeldWarningMs} ms without awaiting; past {HeldCriticalMs} ms the activation and the pool suffer."),
-            Flag("blocked_on_thread", "warning", calls.Where(c => c.Cpu is { } cpu && !c.CpuPartial && c.OnThread >= 1 && cpu < CpuRatio * c.OnThread), c => c.OnThread,
+            Flag("blocked_on_thread", "warning", calls.Where(c => c.Cpu is { } cpu && c.OnThread >= 1 && cpu < CpuRatio * c.OnThread), c => c.OnThread,
                 $"The handler was on a thread but used the CPU less than {CpuRatio:0.#} of that time: it was blocked (a lock, synchronous I/O, "
                 + ".Result) or descheduled (more runnable threads than cores)."),
             Flag("queue_dominates", "warning", calls.Where(c => c.Queue > Dominant * c.Total), c => c.Queue,
@@ -213,7 +213,8 @@ public sealed class SlowCallDiagnosis
         {
             $"transit {(call.Transit is { } t ? Ms(t) : "unknown")}",
             $"queue {Ms(call.Queue)}",
-            $"on thread {Ms(call.OnThread)}{(call.Cpu is { } cpu ? $" (cpu {Ms(cpu)}{(call.CpuPartial ? "+" : "")})" : "")}",
+            $"on thread {Ms(call.OnThread)}{(call.Cpu is { } cpu ? $" (cpu {Ms(cpu)})" : "")}",
+            $"unmarked awaits {Ms(call.Unmarked)}",
             $"grain calls {Ms(call.GrainCalls)}",
             $"storage {Ms(call.Storage)}",
             $"trainer {Ms(call.Trainer)}{(call.TrainerQueue + call.TrainerCompute > 0 ? $" (device queue {Ms(call.TrainerQueue)}, compute {Ms(call.TrainerCompute)})" : "")}",

@@ -15,7 +15,7 @@ namespace Coordinator.Grains.Diagnostics.Latency;
 /// becomes <c>slow-calls.1.jsonl</c> (replacing the older one). Callers only enqueue; a background loop writes, and
 /// when it falls more than <see cref="Capacity"/> lines behind, new lines are dropped and counted.
 /// </summary>
-internal sealed partial class SlowCallLog : BackgroundService
+internal sealed partial class SlowCallLog : IHostedService
 {
     /// <summary>The file's name in the node's directory.</summary>
     public const string FileName = "slow-calls.jsonl";
@@ -41,6 +41,7 @@ internal sealed partial class SlowCallLog : BackgroundService
     private readonly long _maxBytes;
     private readonly int _slowestPerMinute;
     private long _minute;
+    private Task _writer = Task.CompletedTask;
 
     public SlowCallLog(string directory, string node, TimeSpan threshold, int slowestPerMinute, long maxBytes, TimeProvider time, ILogger<SlowCallLog> logger)
     {
@@ -106,7 +107,15 @@ internal sealed partial class SlowCallLog : BackgroundService
         }
     }
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    /// <summary>Starts the writer; it runs until <see cref="StopAsync"/>, whatever token this is given.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _writer = Task.Run(WriteAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Writes out the minute's slowest calls and everything queued, then stops the writer.</summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
         lock (_lock)
         {
@@ -114,10 +123,10 @@ internal sealed partial class SlowCallLog : BackgroundService
         }
 
         _queue.Writer.TryComplete();
-        await base.StopAsync(cancellationToken);
+        await _writer.WaitAsync(cancellationToken);
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    private async Task WriteAsync()
     {
         System.IO.Directory.CreateDirectory(Directory);
         var path = Path.Combine(Directory, FileName);

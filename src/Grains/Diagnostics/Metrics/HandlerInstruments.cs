@@ -41,7 +41,7 @@ internal static class HandlerInstruments
 
     private static readonly Histogram<double> Phase = Meter.CreateHistogram(
         InstrumentNames.HandlerPhase, "s",
-        "A handler's time by phase: on_thread (its own slices), grain_calls, storage, trainer (waiting on each); by grain and method. A phase is recorded for the calls that had it.", tags: null,
+        "A handler's time by phase: on_thread (its own slices on a thread), unmarked (awaits not marked), grain_calls, storage, trainer (waiting on each); by grain and method. A phase is recorded for the calls that had it.", tags: null,
         new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
 
     /// <summary>Whether anything listens: with no meter provider subscribed, the filter records nothing.</summary>
@@ -67,6 +67,7 @@ internal static class HandlerInstruments
 
         QueueWait.Record(queue.TotalSeconds, tags);
         RecordPhase(tags, "on_thread", time.OnThread);
+        RecordPhase(tags, "unmarked", time.Unmarked);
         RecordPhase(tags, "grain_calls", time.GrainCalls);
         RecordPhase(tags, "storage", time.Storage);
         RecordPhase(tags, "trainer", time.Trainer);

@@ -64,6 +64,7 @@ internal sealed class HandlerMetricsFilter(SlowCallLog? slowCalls = null) : IInc
             span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : null)
                 .SetTag("coordinator.queue_ms", Ms(queue))
                 .SetTag("coordinator.on_thread_ms", Ms(time.OnThread))
+                .SetTag("coordinator.unmarked_ms", Ms(time.Unmarked))
                 .SetTag("coordinator.grain_calls_ms", Ms(time.GrainCalls))
                 .SetTag("coordinator.storage_ms", Ms(time.Storage))
                 .SetTag("coordinator.trainer_ms", Ms(time.Trainer));

@@ -27,7 +27,7 @@ internal static class InstrumentNames
     /// <summary>Histogram: how long a call waited while other calls held its activation, by grain and method (<c>coordinator_handler_queue_wait_seconds</c>).</summary>
     public const string HandlerQueueWait = "coordinator.handler.queue_wait";
 
-    /// <summary>Histogram: a handler's time by phase (on_thread, grain_calls, storage, trainer), by grain and method (<c>coordinator_handler_phase_seconds</c>).</summary>
+    /// <summary>Histogram: a handler's time by phase (on_thread, unmarked, grain_calls, storage, trainer), by grain and method (<c>coordinator_handler_phase_seconds</c>).</summary>
     public const string HandlerPhase = "coordinator.handler.phase";
 
     /// <summary>Counter: lines for the slow-call file, by kind and outcome (<c>coordinator_slow_calls_total</c>).</summary>
