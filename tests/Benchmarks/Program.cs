@@ -12,14 +12,21 @@ using Coordinator.Hosting.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only]
 // --redis runs the training part on a redis-server of its own (installed by .ci/run) instead of the embedded default.
 // --events-only measures run events alone: emit cost, store throughput and size, timeline queries.
+// --telemetry-only measures what the call telemetry costs: bare Orleans vs telemetry off vs on, the canary, the file.
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
 if (args.Contains("--events-only"))
 {
     await EventsBenchmark.RunAsync(quick);
+    return;
+}
+
+if (args.Contains("--telemetry-only"))
+{
+    await TelemetryBenchmark.RunAsync(quick);
     return;
 }
 
@@ -96,5 +103,7 @@ foreach (var result in results)
 
 await cluster.DisposeAsync();
 
+Console.WriteLine();
+await TelemetryBenchmark.RunAsync(quick);
 Console.WriteLine();
 await TrainingBenchmark.RunAsync(quick, redis);

@@ -79,7 +79,7 @@ public static class CoordinatorSiloBuilderExtensions
         }
 
         silo.AddIncomingGrainCallFilter<HandlerMetricsFilter>();
-        silo.AddOutgoingGrainCallFilter<AwaitedCallFilter>();
+        silo.AddOutgoingGrainCallFilter(new AwaitedCallFilter(options.StampCalls));
         return silo;
     }
 

@@ -44,21 +44,27 @@ public sealed class CallTimer
     private TimeSpan _trainerQueue;
     private TimeSpan _trainerCompute;
 
-    private CallTimer(long start)
+    private readonly bool _cpuClock;
+
+    private CallTimer(long start, bool cpuClock)
     {
         _start = start;
         _mark = start;
+        _cpuClock = cpuClock;
         _markThread = Environment.CurrentManagedThreadId;
-        _markCpu = ThreadCpu.Now();
+        _markCpu = CpuNow();
     }
 
     /// <summary>The timer of the call whose handler runs in this execution context; null outside one.</summary>
     public static CallTimer? Current => CurrentTimer.Value;
 
-    /// <summary>Starts timing the handler about to run in this execution context; <paramref name="start"/> is a Stopwatch timestamp.</summary>
-    internal static CallTimer Start(long start)
+    /// <summary>
+    /// Starts timing the handler about to run in this execution context; <paramref name="start"/> is a Stopwatch
+    /// timestamp. <paramref name="cpuClock"/>: read the thread's CPU clock (see <see cref="ThreadCpu"/>).
+    /// </summary>
+    internal static CallTimer Start(long start, bool cpuClock)
     {
-        var timer = new CallTimer(start);
+        var timer = new CallTimer(start, cpuClock);
         CurrentTimer.Value = timer;
         return timer;
     }
@@ -146,7 +152,7 @@ public sealed class CallTimer
                 Stopwatch.GetElapsedTime(_start, now),
                 Ticks(_onThread),
                 Ticks(_longestSlice),
-                ThreadCpu.Supported ? TimeSpan.FromTicks(_cpu / 100) : null,
+                _cpuClock && ThreadCpu.Supported ? TimeSpan.FromTicks(_cpu / 100) : null,
                 Ticks(_unmarked),
                 Ticks(_waited[(int)Awaited.GrainCalls]),
                 Ticks(_waited[(int)Awaited.Storage]),
@@ -167,9 +173,11 @@ public sealed class CallTimer
         if (!Waiting)
         {
             _markThread = Environment.CurrentManagedThreadId;
-            _markCpu = ThreadCpu.Now();
+            _markCpu = CpuNow();
         }
     }
+
+    private long CpuNow() => _cpuClock ? ThreadCpu.Now() : 0;
 
     private void CloseSlice(long now)
     {
@@ -190,7 +198,7 @@ public sealed class CallTimer
         {
             _onThread += length;
             _longestSlice = Math.Max(_longestSlice, length);
-            _cpu += ThreadCpu.Now() - _markCpu;
+            _cpu += CpuNow() - _markCpu;
         }
         else
         {

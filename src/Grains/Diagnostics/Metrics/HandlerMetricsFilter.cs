@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Reflection;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Grains.Diagnostics.Latency;
+using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
 
 namespace Coordinator.Grains.Diagnostics.Metrics;
@@ -16,8 +17,10 @@ namespace Coordinator.Grains.Diagnostics.Metrics;
 /// error translation, so a failure is counted by its own kind, and inside Orleans' activity filter, so the span is
 /// <see cref="Activity.Current"/>. With no meter listening and no slow-call file it only calls on.
 /// </summary>
-internal sealed class HandlerMetricsFilter(SlowCallLog? slowCalls = null) : IIncomingGrainCallFilter
+internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options, SlowCallLog? slowCalls = null) : IIncomingGrainCallFilter
 {
+    private readonly bool _cpuClock = options.Value.MeasureThreadCpu;
+
     private static readonly ConcurrentDictionary<(Type Grain, MethodInfo Method), bool> ExclusiveMethods = new();
 
     public async Task Invoke(IIncomingGrainCallContext context)
@@ -35,7 +38,7 @@ internal sealed class HandlerMetricsFilter(SlowCallLog? slowCalls = null) : IInc
         var turns = Exclusive(context) ? ActivationTurns.Of(context.TargetContext) : null;
         var (transit, queue) = Arrival(start, turns);
         turns?.Hold(start);
-        var timer = CallTimer.Start(start);
+        var timer = CallTimer.Start(start, _cpuClock);
         if (metrics)
         {
             HandlerInstruments.Started(tags);
