@@ -74,6 +74,8 @@ internal sealed class SchedulerCanary : IHostedService, IDisposable
             ThreadPool.UnsafeQueueUserWorkItem(static state => state.Canary.Ran(state.Queued), (Canary: this, Queued: queued), preferLocal: false);
             if (WaitHandle.WaitAny([_ran.AvailableWaitHandle, stop]) == 1)
             {
+                // Stopping: give the item in flight a moment, so a stall it is measuring is not lost.
+                _ran.Wait(TimeSpan.FromSeconds(1));
                 return;
             }
 
