@@ -51,11 +51,11 @@ public sealed class ResourceSamplerTests
                 "  eth1:  300       3    0    0    0     0          0         0       40       1    0    0    0     0       0          0",
             ]);
 
-            var (sent, received) = ResourceSampler.NetworkCounters(file);
+            var (sent, received) = ResourceReadings.NetworkCounters(file);
 
             Assert.Equal(2040, sent);
             Assert.Equal(1300, received);
-            Assert.Equal((null, null), ResourceSampler.NetworkCounters(file + ".missing"));
+            Assert.Equal((null, null), ResourceReadings.NetworkCounters(file + ".missing"));
         }
         finally
         {

@@ -37,6 +37,10 @@ public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixt
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_queue_wait_seconds_count", "method=\"CreateAsync\"") && Value(l) > 0);
         Assert.Contains(ours, l => Sample(l, "coordinator_handler_phase_seconds_count", "method=\"CreateAsync\"", "phase=\"on_thread\"") && Value(l) > 0);
 
+        // The node's machine, from the readings of the run events' resource snapshots.
+        Assert.Contains(ours, l => l.StartsWith("coordinator_node_disk_free_bytes", StringComparison.Ordinal) && Value(l) > 0);
+        Assert.Contains(ours, l => Sample(l, "coordinator_node_network_bytes_total", "direction=\"received\""));
+
         // The thread-pool canary has measured since the silo started (every 100 ms).
         Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_scheduler_delay_seconds_count", StringComparison.Ordinal) && Value(l) > 0);
         Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_threadpool_threads", StringComparison.Ordinal));

@@ -52,7 +52,7 @@ public static class CoordinatorSiloBuilderExtensions
     /// calls, errors by type, cancellations, network transit, queue wait and the handler's phases, on the
     /// <c>Coordinator</c> meter), stamps and times the calls it sends (<see cref="AwaitedCallFilter"/>), and, as section
     /// <c>Diagnostics</c> of <paramref name="configuration"/> says (<see cref="DiagnosticsOptions"/>), runs the
-    /// thread-pool canary and writes the slow-call file. Add it after <see cref="AddCoordinatorErrors"/> and
+    /// thread-pool canary and writes the slow-call file. Also the node's network and disk as metrics (<see cref="NodeInstruments"/>). Add it after <see cref="AddCoordinatorErrors"/> and
     /// <see cref="AddCoordinatorTracing"/>: it then sees a failure's own type (a cancellation, a timeout) before it
     /// becomes an error code, and the call's span. Every silo needs it, trainer hosts included.
     /// </summary>
@@ -78,6 +78,7 @@ public static class CoordinatorSiloBuilderExtensions
                 options.SchedulerCanaryPeriod, options.StallThreshold, sp.GetService<SlowCallLog>()));
         }
 
+        NodeInstruments.Create();
         silo.AddIncomingGrainCallFilter<HandlerMetricsFilter>();
         silo.AddOutgoingGrainCallFilter(new AwaitedCallFilter(options.StampCalls));
         return silo;

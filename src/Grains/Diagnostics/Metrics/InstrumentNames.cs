@@ -32,4 +32,10 @@ internal static class InstrumentNames
 
     /// <summary>Counter: lines for the slow-call file, by kind and outcome (<c>coordinator_slow_calls_total</c>).</summary>
     public const string SlowCalls = "coordinator.slow_calls";
+
+    /// <summary>Observable counter: bytes sent and received by the machine's interfaces other than loopback, by direction (<c>coordinator_node_network_bytes_total</c>).</summary>
+    public const string NodeNetworkBytes = "coordinator.node.network_bytes";
+
+    /// <summary>Gauge: bytes free on the disk holding the process's working directory (<c>coordinator_node_disk_free_bytes</c>).</summary>
+    public const string NodeDiskFreeBytes = "coordinator.node.disk_free_bytes";
 }
