@@ -132,6 +132,12 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         var badSubject = await web.GetAsync($"{http}/timeline/api/events?run=run-1&follow=colour%3Dred");
         var unknownRun = await web.GetAsync($"{http}/timeline/api/events?run=run-9");
         var dom = await HeadlessBrowser.DumpDomAsync($"{http}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z", TimeSpan.FromSeconds(10));
+        using var lanes = JsonDocument.Parse(await web.GetStringAsync($"{http}/timeline/api/lanes?run=run-1&buckets=10"));
+        using var pageLanes = JsonDocument.Parse(await web.GetStringAsync($"{http}/timeline/api/lanes?run=run-1&buckets=190"));
+        using var trainingLanes = JsonDocument.Parse(await web.GetStringAsync($"{http}/timeline/api/lanes?run=run-1&buckets=10&type=training."));
+        var tooManyBuckets = await web.GetAsync($"{http}/timeline/api/lanes?run=run-1&buckets=0");
+        var filtered = await HeadlessBrowser.DumpDomAsync($"{http}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z&type=training.", TimeSpan.FromSeconds(10));
+        var live = await HeadlessBrowser.DumpDomAsync($"{http}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z&live=1", TimeSpan.FromSeconds(10));
 
         Assert.Equal(["op-2"], state.RootElement.GetProperty("inFlight").EnumerateArray().Select(o => o.GetProperty("operationId").GetString()));
         Assert.Equal(HttpStatusCode.BadRequest, badSubject.StatusCode);
@@ -146,6 +152,33 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         Assert.Contains("events-lost trainer-2: ", dom, StringComparison.Ordinal);
         Assert.Contains("trainer-1#2  training.finished", dom, StringComparison.Ordinal);
         Assert.Matches("<div id=\"error\"></div>", dom);
+
+        // One lane per node, counting its events per tenth of the run (9 s): all of them, or those of the types asked for
+        // (training.finished, and trainer-2's training.adapter_unloaded).
+        static Dictionary<string, int[]> Counts(JsonDocument lanes) => lanes.RootElement.GetProperty("lanes").EnumerateArray()
+            .ToDictionary(l => l.GetProperty("node").GetString()!, l => l.GetProperty("counts").EnumerateArray().Select(c => c.GetInt32()).ToArray());
+        var all = Counts(lanes);
+        Assert.Equal([1, 3, 1, 0, 1, 0, 0, 0, 0, 1], all["silo-1"]);
+        Assert.Equal(2, all["trainer-1"].Sum());
+        Assert.Equal(3, all["trainer-2"].Sum());
+        Assert.Equal([("silo-1", 0), ("trainer-1", 1), ("trainer-2", 2)], Counts(trainingLanes).OrderBy(l => l.Key, StringComparer.Ordinal).Select(l => (l.Key, l.Value.Sum())));
+        Assert.Equal(HttpStatusCode.BadRequest, tooManyBuckets.StatusCode);
+
+        // The page draws those lanes in 190 slices (a mark where a node has events) and, filtered by type, lists only those events.
+        foreach (var node in (string[])["silo-1", "trainer-1", "trainer-2"])
+        {
+            Assert.Contains($"<g class=\"lane\" data-node=\"{node}\"", dom, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(Counts(pageLanes).Values.Sum(c => c.Count(n => n > 0)), System.Text.RegularExpressions.Regex.Count(dom, "<rect class=\"tick\""));
+        Assert.Contains("trainer-1#2  training.finished", filtered, StringComparison.Ordinal);
+        Assert.DoesNotContain("run.started", filtered, StringComparison.Ordinal);
+        Assert.Matches("<div id=\"error\"></div>", filtered);
+
+        // Live mode follows the newest moment, whatever the link said, re-reading the run every 2 s of the browser's time.
+        Assert.Contains("<span id=\"at\">2026-11-23T14:02:09.000Z</span>", live, StringComparison.Ordinal);
+        Assert.Contains("silo-1#7  coordinator.replica_dead", live, StringComparison.Ordinal);
+        Assert.Matches("<div id=\"error\"></div>", live);
     }
 
     private static Serializer Serializer() => new ServiceCollection()

@@ -7,7 +7,8 @@ namespace Coordinator.Silo.Timeline;
 /// <summary>
 /// The run timeline over HTTP: the <c>/timeline</c> page (scrub a run, the cluster's state at a moment, follow one
 /// thing, where chains broke) and the JSON API it reads, for scripts too:
-/// <c>/timeline/api/runs</c>, <c>events</c>, <c>state</c>, <c>check</c> and <c>trace</c> (Chrome trace JSON). A bad
+/// <c>/timeline/api/runs</c>, <c>events</c>, <c>lanes</c> (events per node per slice of the run), <c>state</c>,
+/// <c>check</c> and <c>trace</c> (Chrome trace JSON). A bad
 /// parameter is a 400 naming it; an unknown run, a 404. Events take <c>limit</c> (the first n) or <c>tail</c> (the last n).
 /// </summary>
 internal static class TimelineEndpoints
@@ -44,6 +45,8 @@ internal static class TimelineEndpoints
                     Events = (tail is null ? timeline.Select(query) : timeline.Select(query).TakeLast(tail > 0 ? tail.Value : throw new TimelineInputException("tail", $"must be positive (got {tail})."))).Select(EventView.Of),
                 };
             }));
+        app.MapGet("/timeline/api/lanes", (IEventStore store, string? run, int? buckets, string? type) =>
+            Answer(store, run, timeline => RunLanes.Of(timeline, buckets ?? 200, type)));
         app.MapGet("/timeline/api/state", (IEventStore store, string? run, string? at) =>
             Answer(store, run, timeline => ClusterState.Of(timeline, at is null ? DateTimeOffset.MaxValue : TimelineReader.ParseMomentInRun(at, timeline, "at"))));
         app.MapGet("/timeline/api/check", (IEventStore store, string? run, string? operation) =>
