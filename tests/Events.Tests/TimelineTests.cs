@@ -14,7 +14,7 @@ public sealed class TimelineTests
 
     /// <summary>
     /// The run. trainer-2's wall clock runs 5 s behind, so only the hybrid clock (which it observed from the calls it got)
-    /// puts its facts after their causes. Its sequence 3 was lost from its spool.
+    /// puts its facts after their causes. Its sequence 3 was lost from its spool, and it went quiet while running op-4.
     /// </summary>
     private static RunTimeline Run()
     {
@@ -34,6 +34,8 @@ public sealed class TimelineTests
         trainer2.At(4000, 1, new TrainingFinished("forward", 1.5, TimeSpan.FromMilliseconds(10), null), Op("op-3", "mdl-2"));
         trainer2.Skip();
         trainer2.At(4100, 0, new AdapterUnloaded("mdl-2/1"));
+        coordinator.At(5000, 0, new OperationSubmitted("forward", 4, "key-4"), Op("op-4", "mdl-2"));
+        trainer2.At(5000, 1, new TrainingStarted("forward"), Op("op-4", "mdl-2"));
         coordinator.At(9000, 0, new ReplicaDeclaredDead("no heartbeat since 14:02:03"), new EventTags(ReplicaId: "trainer-1"));
         coordinator.At(9000, 1, new StateChanged(EntityKind.Replica, "trainer-1", "Active", "Dead", "no heartbeat"), new EventTags(ReplicaId: "trainer-1"));
         return RunTimeline.Merge("run-1", [coordinator.Events, trainer1.Events, trainer2.Events]);
@@ -71,7 +73,7 @@ public sealed class TimelineTests
         Assert.Equal(1, before.OperationsSucceeded);
 
         Assert.Equal("Dead", after.Entities.Single(e => e.Kind == EntityKind.Replica).Status);
-        Assert.Equal(["op-2", "op-3"], after.InFlight.Select(o => o.OperationId));
+        Assert.Equal(["op-2", "op-3", "op-4"], after.InFlight.Select(o => o.OperationId));
         Assert.Equal("trainer-2", after.InFlight[1].RanOn);
     }
 
@@ -83,6 +85,7 @@ public sealed class TimelineTests
         var complete = RunCheck.Follow(timeline, "op-1");
         var neverRan = RunCheck.Follow(timeline, "op-2");
         var noOutcome = RunCheck.Follow(timeline, "op-3");
+        var unfinished = RunCheck.Follow(timeline, "op-4");
         var findings = RunCheck.Findings(timeline);
 
         Assert.False(complete.Broken);
@@ -94,8 +97,11 @@ public sealed class TimelineTests
         Assert.True(noOutcome.Broken);
         Assert.Contains("ran on trainer-2", noOutcome.Verdict, StringComparison.Ordinal);
         Assert.Contains("recorded no outcome", noOutcome.Verdict, StringComparison.Ordinal);
+        Assert.True(unfinished.Broken);
+        Assert.Contains("started on trainer-2", unfinished.Verdict, StringComparison.Ordinal);
+        Assert.Contains("recorded no finish: its last event is training.started", unfinished.Verdict, StringComparison.Ordinal);
         Assert.Equal(
-            [("events-lost", "trainer-2"), ("operation-unfinished", "op-2"), ("operation-unfinished", "op-3")],
+            [("events-lost", "trainer-2"), ("operation-unfinished", "op-2"), ("operation-unfinished", "op-3"), ("operation-unfinished", "op-4")],
             findings.Select(f => (f.Kind, f.Subject)));
     }
 
@@ -124,8 +130,8 @@ public sealed class TimelineTests
         var slice = events.Single(e => e.GetProperty("ph").GetString() == "X" && e.GetProperty("name").GetString() == "forward_backward");
         Assert.Equal(40_000, slice.GetProperty("dur").GetDouble());
         Assert.Equal(["op-1"], events.Where(e => e.GetProperty("ph").GetString() == "e").Select(e => e.GetProperty("id").GetString()));
-        Assert.Equal(3, events.Count(e => e.GetProperty("ph").GetString() == "b"));
-        Assert.Equal(14, events.Count(e => e.GetProperty("ph").GetString() == "i"));
+        Assert.Equal(4, events.Count(e => e.GetProperty("ph").GetString() == "b"));
+        Assert.Equal(16, events.Count(e => e.GetProperty("ph").GetString() == "i"));
     }
 
     private static EventTags Op(string id, string model = "mdl-1") => new(ModelId: model, OperationId: id);

@@ -24,7 +24,10 @@ public sealed record AdapterUnloaded([property: Id(0)] string AdapterKey) : RunE
     public override string Type => "training.adapter_unloaded";
 }
 
-/// <summary>A trainer started an operation on its device (tags: model, operation).</summary>
+/// <summary>
+/// A trainer started an operation (tags: model, operation): its turn among the adapter's operations came and it was
+/// handed to the device thread, which may still be busy with other adapters' operations.
+/// </summary>
 [GenerateSerializer, Immutable]
 public sealed record TrainingStarted([property: Id(0)] string Kind) : RunEventBody
 {

@@ -63,6 +63,7 @@ public static class RunCheck
     private static OperationChain Chain(RunTimeline timeline, string operationId, List<RunEvent> facts)
     {
         var submitted = facts.FirstOrDefault(e => e.Body is OperationSubmitted);
+        var started = facts.FirstOrDefault(e => e.Body is TrainingStarted);
         var ran = facts.FirstOrDefault(e => e.Body is TrainingFinished);
         var completed = facts.FirstOrDefault(e => e.Body is OperationCompleted);
         string verdict;
@@ -79,6 +80,12 @@ public static class RunCheck
             verdict = outcome.Succeeded
                 ? $"Operation {operationId} completed: submitted on {submitted.Stamp.NodeId}, {(ran is null ? "no trainer recorded running it" : $"ran on {ran.Stamp.NodeId}")}, outcome recorded {Elapsed(submitted, completed)} after submission."
                 : $"Operation {operationId} failed ({outcome.ErrorCode}): {outcome.Error}";
+        }
+        else if (ran is null && started is not null)
+        {
+            var last = Last(timeline, started.Stamp.NodeId);
+            verdict = $"Operation {operationId} was submitted on {submitted.Stamp.NodeId} at {Time(submitted)} and started on {started.Stamp.NodeId} at {Time(started)}, "
+                + $"which recorded no finish: its last event is {last.Body.Type} at {Time(last)}.";
         }
         else if (ran is null)
         {

@@ -90,6 +90,7 @@ internal sealed partial class TrainerGrain(
         string adapterKey, long sequence, TrainingOperation operation, DateTimeOffset? sentAt, DateTimeOffset arrivedAt, Task<OperationOutput> run)
     {
         var tags = Tags(adapterKey, sequence);
+        events.Emit(new TrainingStarted(operation.Kind), tags);
         try
         {
             var output = await run;
