@@ -49,9 +49,17 @@ internal sealed class EmbeddedCluster : IAsyncDisposable
         return new EmbeddedCluster(silo, host, options, httpPort);
     }
 
-    /// <summary>Disconnects, then stops the silo as Ctrl-C would.</summary>
+    private bool _disposed;
+
+    /// <summary>Disconnects, then stops the silo as Ctrl-C would; once.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
         await Host.StopAsync();
         Host.Dispose();
         await Silo.StopAsync(TimeSpan.FromSeconds(30));

@@ -246,6 +246,76 @@ internal static class TrainingBenchmark
 
         await client.CloseSessionAsync(session.SessionId, "bench");
         await stepTrainer.StopAsync(TimeSpan.FromSeconds(30));
+        await cluster.DisposeAsync();
+        await EventsOnOffAsync(blocks, StepsPerBlock, stateDir, redisServer?.ConnectionString, step, lora);
         Directory.Delete(stateDir, recursive: true);
+    }
+
+    /// <summary>
+    /// 4. What recording run events costs a training step: a silo and a trainer host recording run events (the default),
+    /// then the same with <c>Events:Enabled=false</c>, one cluster at a time (two at once fight over the 2 cores), in
+    /// alternating rounds, each trained pipelined for a few blocks.
+    /// </summary>
+    private static async Task EventsOnOffAsync(int blocks, int stepsPerBlock, string stateDir, string? redis, TrainingOperation[] step, LoraConfig lora)
+    {
+        var rounds = Math.Max(1, blocks / 3);
+        var perStep = new Dictionary<string, List<double>> { ["on"] = [], ["off"] = [] };
+        for (var round = 0; round < rounds; round++)
+        {
+            foreach (var name in round % 2 == 0 ? (string[])["on", "off"] : ["off", "on"])
+            {
+                var environment = new Dictionary<string, string>
+                {
+                    ["COORDINATOR_Events__Enabled"] = name == "on" ? "true" : "false",
+                    ["COORDINATOR_Events__Directory"] = Path.Combine(stateDir, $"events-{name}-{round}"),
+                    ["COORDINATOR_Events__StoreDirectory"] = Path.Combine(stateDir, $"events-store-{name}-{round}"),
+                };
+                await using var cluster = await EmbeddedCluster.StartAsync(environment, redis);
+                var replicaId = $"bench-events-{name}-{round}";
+                await using var trainer = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, "Coordinator.TrainerHost.dll"),
+                    ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{cluster.Options.SiloPort}",
+                     "--device", "cpu", "--cpu-threads", "1", "--state-dir", stateDir, .. redis is null ? Array.Empty<string>() : ["--redis", redis]],
+                    new Dictionary<string, string>(environment) { ["COORDINATOR_Trainer__BaseModel"] = BaseModel });
+                while (!(await cluster.Client.GetCapacityAsync(BaseModel)).Replicas.Any(r => r.ReplicaId == replicaId))
+                {
+                    if (trainer.HasExited)
+                    {
+                        throw new InvalidOperationException($"trainer exited: {trainer.Output}");
+                    }
+
+                    await Task.Delay(20);
+                }
+
+                var session = await cluster.Client.OpenSessionAsync("bench");
+                var model = (await cluster.Client.CreateModelAsync(session.SessionId, "bench", BaseModel, lora)).ModelId;
+                await BlockAsync(cluster, model, 10);
+                for (var block = 0; block < 3; block++)
+                {
+                    perStep[name].Add(await BlockAsync(cluster, model, stepsPerBlock));
+                }
+
+                await trainer.StopAsync(TimeSpan.FromSeconds(30));
+            }
+        }
+
+        async Task<double> BlockAsync(EmbeddedCluster cluster, string model, int steps)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var pipeline = new OperationPipeline(cluster.Client, model, depth: 2);
+            for (var i = 0; i < steps; i++)
+            {
+                await pipeline.SubmitAsync(step);
+            }
+
+            await pipeline.DrainAsync();
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds / steps;
+        }
+
+        static double Median(List<double> values) => values.Order().ToArray()[values.Count / 2];
+        var (on, off) = (Median(perStep["on"]), Median(perStep["off"]));
+        Console.WriteLine($"Run events on vs off (one cluster at a time, {rounds} alternating round(s) of 3 pipelined blocks of {stepsPerBlock} steps per setting, median):");
+        Console.WriteLine($"  events on {on,7:F2} ms/step, off {off,7:F2} ms/step: {(on / off - 1) * 100:+0.0;-0.0}% (goal <= +1%); "
+            + $"blocks on {string.Join(" ", perStep["on"].Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}, "
+            + $"off {string.Join(" ", perStep["off"].Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}");
     }
 }
