@@ -29,32 +29,15 @@ internal static class TrainingBenchmark
         var startups = quick ? 2 : 5;
         var blocks = quick ? 4 : 10;
         const int StepsPerBlock = 50;
-        var dir = AppContext.BaseDirectory;
         var stateDir = Directory.CreateTempSubdirectory("coordinator-bench-").FullName;
 
         await using var redisServer = redis ? await RedisServer.StartAsync(appendOnly: true) : null;
-        string[] redisArgs = redisServer is null ? [] : ["--redis", redisServer.ConnectionString];
         await using var cluster = await EmbeddedCluster.StartAsync(redis: redisServer?.ConnectionString);
         Console.WriteLine($"Backend: {(redisServer is null ? "the embedded default (memory storage on the silo)" : "redis-server on loopback, append-only file")}");
         var client = cluster.Client;
 
-        ChildProcess StartTrainer(string replicaId) => ChildProcess.StartDotnet(Path.Combine(dir, "Coordinator.TrainerHost.dll"),
-            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{cluster.Options.SiloPort}",
-             "--device", "cpu", "--cpu-threads", "1", "--state-dir", stateDir, .. redisArgs],
-            new Dictionary<string, string> { ["COORDINATOR_Trainer__BaseModel"] = BaseModel });
-
-        async Task WaitRegisteredAsync(string replicaId, ChildProcess process)
-        {
-            while (!(await client.GetCapacityAsync(BaseModel)).Replicas.Any(r => r.ReplicaId == replicaId))
-            {
-                if (process.HasExited)
-                {
-                    throw new InvalidOperationException($"trainer exited: {process.Output}");
-                }
-
-                await Task.Delay(20);
-            }
-        }
+        ChildProcess StartTrainer(string replicaId) => StartTrainerHost(cluster, replicaId, stateDir, redisServer?.ConnectionString, new Dictionary<string, string>());
+        Task WaitRegisteredAsync(string replicaId, ChildProcess process) => WaitRegisteredOnAsync(cluster, replicaId, process);
 
         // 1. Trainer start-up: process start until its replica is registered with the running coordinator.
         var startupMs = new List<double>();
@@ -251,6 +234,27 @@ internal static class TrainingBenchmark
         Directory.Delete(stateDir, recursive: true);
     }
 
+    /// <summary>A trainer host of the benchmark's base model joining <paramref name="cluster"/>, with <paramref name="environment"/> added.</summary>
+    private static ChildProcess StartTrainerHost(EmbeddedCluster cluster, string replicaId, string stateDir, string? redis, IReadOnlyDictionary<string, string> environment) =>
+        ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, "Coordinator.TrainerHost.dll"),
+            ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{cluster.Options.SiloPort}",
+             "--device", "cpu", "--cpu-threads", "1", "--state-dir", stateDir, .. redis is null ? Array.Empty<string>() : ["--redis", redis]],
+            new Dictionary<string, string>(environment) { ["COORDINATOR_Trainer__BaseModel"] = BaseModel });
+
+    /// <summary>Waits until <paramref name="replicaId"/> is registered with <paramref name="cluster"/>; fails if its process exits first.</summary>
+    private static async Task WaitRegisteredOnAsync(EmbeddedCluster cluster, string replicaId, ChildProcess process)
+    {
+        while (!(await cluster.Client.GetCapacityAsync(BaseModel)).Replicas.Any(r => r.ReplicaId == replicaId))
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException($"trainer exited: {process.Output}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>
     /// 4. What recording run events costs a training step: a silo and a trainer host recording run events (the default),
     /// then the same with <c>Events:Enabled=false</c>, one cluster at a time (two at once fight over the 2 cores), in
@@ -272,19 +276,8 @@ internal static class TrainingBenchmark
                 };
                 await using var cluster = await EmbeddedCluster.StartAsync(environment, redis);
                 var replicaId = $"bench-events-{name}-{round}";
-                await using var trainer = ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, "Coordinator.TrainerHost.dll"),
-                    ["run", "--replica-id", replicaId, "--silo-port", $"{FreePorts.Next()}", "--primary-silo", $"127.0.0.1:{cluster.Options.SiloPort}",
-                     "--device", "cpu", "--cpu-threads", "1", "--state-dir", stateDir, .. redis is null ? Array.Empty<string>() : ["--redis", redis]],
-                    new Dictionary<string, string>(environment) { ["COORDINATOR_Trainer__BaseModel"] = BaseModel });
-                while (!(await cluster.Client.GetCapacityAsync(BaseModel)).Replicas.Any(r => r.ReplicaId == replicaId))
-                {
-                    if (trainer.HasExited)
-                    {
-                        throw new InvalidOperationException($"trainer exited: {trainer.Output}");
-                    }
-
-                    await Task.Delay(20);
-                }
+                await using var trainer = StartTrainerHost(cluster, replicaId, stateDir, redis, environment);
+                await WaitRegisteredOnAsync(cluster, replicaId, trainer);
 
                 var session = await cluster.Client.OpenSessionAsync("bench");
                 var model = (await cluster.Client.CreateModelAsync(session.SessionId, "bench", BaseModel, lora)).ModelId;

@@ -101,20 +101,12 @@ public sealed record SlowCall
         Optional(json, "error", Error);
         json.WriteString("reason", Reason);
         json.WriteNumber("total_ms", Total);
-        if (Transit is { } transit)
-        {
-            json.WriteNumber("transit_ms", transit);
-        }
-
+        Optional(json, "transit_ms", Transit);
         json.WriteNumber("queue_ms", Queue);
         json.WriteNumber("duration_ms", Duration);
         json.WriteNumber("on_thread_ms", OnThread);
         json.WriteNumber("longest_slice_ms", LongestSlice);
-        if (Cpu is { } cpu)
-        {
-            json.WriteNumber("cpu_ms", cpu);
-        }
-
+        Optional(json, "cpu_ms", Cpu);
         json.WriteNumber("unmarked_ms", Unmarked);
         json.WriteNumber("grain_calls_ms", GrainCalls);
         json.WriteNumber("storage_ms", Storage);
@@ -181,6 +173,14 @@ public sealed record SlowCall
         if (value is not null)
         {
             json.WriteString(name, value);
+        }
+    }
+
+    private static void Optional(Utf8JsonWriter json, string name, double? value)
+    {
+        if (value is { } number)
+        {
+            json.WriteNumber(name, number);
         }
     }
 
