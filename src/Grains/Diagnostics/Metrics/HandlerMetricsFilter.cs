@@ -32,11 +32,13 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             return;
         }
 
+        // Both clocks read at one moment: the wall clock to compare with the sender's stamp, the monotonic one to time the rest.
         var start = Stopwatch.GetTimestamp();
+        var now = TimeProvider.System.GetUtcNow();
         var grain = context.Grain?.GetType().Name ?? context.InterfaceName;
         var tags = new TagList { { "grain", grain }, { "method", context.MethodName } };
         var turns = Exclusive(context) ? ActivationTurns.Of(context.TargetContext) : null;
-        var (transit, queue) = Arrival(start, turns);
+        var (transit, queue) = Arrival(start, now, turns);
         turns?.Hold(start);
         var timer = CallTimer.Start(start, _cpuClock);
         if (metrics)
@@ -80,14 +82,14 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
     /// activation is its queue wait, the rest transit (on the wire, and waiting for a thread here). Clocks of two
     /// machines may disagree: a stamp from the future counts as no time.
     /// </summary>
-    private static (TimeSpan? Transit, TimeSpan Queue) Arrival(long start, ActivationTurns? turns)
+    private static (TimeSpan? Transit, TimeSpan Queue) Arrival(long start, DateTimeOffset now, ActivationTurns? turns)
     {
         if (CallStamp.Read() is not { } sent)
         {
             return (null, TimeSpan.Zero);
         }
 
-        var since = TimeProvider.System.GetUtcNow() - sent;
+        var since = now - sent;
         if (since < TimeSpan.Zero)
         {
             since = TimeSpan.Zero;
