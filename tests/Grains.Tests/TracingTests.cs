@@ -40,5 +40,15 @@ public sealed class TracingTests(TwoSiloClusterFixture fixture) : IClassFixture<
             && (string?)a.GetTagItem(CoordinatorTelemetry.BaseModel) == baseModel);
         Assert.Contains(serverSpans, a => (string?)a.GetTagItem(CoordinatorTelemetry.BaseModel) == baseModel
             && a.GetTagItem(CoordinatorTelemetry.ReplicaId) is string);
+
+        // Each server span carries its call's parts, as numbers, even with no meter listening and no slow-call file: transit
+        // (the client and silos stamp calls), queue wait, the handler's phases.
+        Assert.All(serverSpans.Where(a => a.GetTagItem(CoordinatorTelemetry.ModelId) is not null), a =>
+        {
+            Assert.IsType<double>(a.GetTagItem("coordinator.transit_ms"));
+            Assert.IsType<double>(a.GetTagItem("coordinator.queue_ms"));
+            Assert.True((double)a.GetTagItem("coordinator.on_thread_ms")! >= 0);
+            Assert.IsType<double>(a.GetTagItem("coordinator.storage_ms"));
+        });
     }
 }

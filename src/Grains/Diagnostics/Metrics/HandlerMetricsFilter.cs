@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Reflection;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Grains.Diagnostics.Latency;
@@ -15,7 +14,7 @@ namespace Coordinator.Grains.Diagnostics.Metrics;
 /// (<see cref="ActivationTurns"/>), and the handler's own time, split by <see cref="CallTimer"/>. Feeds the handler
 /// instruments (<see cref="HandlerInstruments"/>), the call's span (when traced) and the slow-call file. Runs inside the
 /// error translation, so a failure is counted by its own kind, and inside Orleans' activity filter, so the span is
-/// <see cref="Activity.Current"/>. With no meter listening and no slow-call file it only calls on.
+/// <see cref="Activity.Current"/>. With no meter listening, no slow-call file and no span recorded it only calls on.
 /// </summary>
 internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options, SlowCallLog? slowCalls = null) : IIncomingGrainCallFilter
 {
@@ -26,7 +25,8 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
     public async Task Invoke(IIncomingGrainCallContext context)
     {
         var metrics = HandlerInstruments.Enabled;
-        if (!metrics && slowCalls is null)
+        var span = Activity.Current is { IsAllDataRequested: true } current ? current : null;
+        if (!metrics && slowCalls is null && span is null)
         {
             await context.Invoke();
             return;
@@ -65,8 +65,7 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
                 HandlerInstruments.Finished(tags, time, transit, queue, error);
             }
 
-            var span = Activity.Current is { IsAllDataRequested: true } current ? current : null;
-            span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : null)
+            span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : (double?)null)
                 .SetTag("coordinator.queue_ms", Ms(queue))
                 .SetTag("coordinator.on_thread_ms", Ms(time.OnThread))
                 .SetTag("coordinator.unmarked_ms", Ms(time.Unmarked))
@@ -112,5 +111,5 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             && !key.Method.IsDefined(typeof(AlwaysInterleaveAttribute), inherit: true));
     }
 
-    private static string Ms(TimeSpan time) => time.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture);
+    private static double Ms(TimeSpan time) => Math.Round(time.TotalMilliseconds, 3);
 }
