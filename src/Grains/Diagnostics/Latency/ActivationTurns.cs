@@ -59,6 +59,21 @@ internal sealed class ActivationTurns
         }
     }
 
+    /// <summary>
+    /// Whether a call holds the activation now. A call that starts while one does came in through it (call-chain
+    /// reentrancy): it waited for nothing.
+    /// </summary>
+    public bool IsHeld
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _heldSince >= 0;
+            }
+        }
+    }
+
     /// <summary>A call that lets no other in starts holding the activation.</summary>
     public void Hold(long now)
     {

@@ -38,6 +38,12 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
         var grain = context.Grain?.GetType().Name ?? context.InterfaceName;
         var tags = new TagList { { "grain", grain }, { "method", context.MethodName } };
         var turns = Exclusive(context) ? ActivationTurns.Of(context.TargetContext) : null;
+        if (turns is { IsHeld: true })
+        {
+            // Call-chain reentrancy: this call came in through the one holding the activation and waited for nothing.
+            turns = null;
+        }
+
         var (transit, queue) = Arrival(start, now, turns);
         turns?.Hold(start);
         var timer = CallTimer.Start(start, _cpuClock);
