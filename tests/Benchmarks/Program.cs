@@ -18,6 +18,10 @@ using Coordinator.Hosting.Processes;
 // --telemetry-only measures what the call telemetry costs: bare Orleans vs telemetry off vs on, the canary, the file.
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
+
+// The processes it starts write their spools, event stores and slow-call files where they run: in a directory of the
+// benchmark's own, not in the source tree.
+Environment.CurrentDirectory = Directory.CreateTempSubdirectory("coordinator-benchmarks-").FullName;
 if (args.Contains("--events-only"))
 {
     await EventsBenchmark.RunAsync(quick);
