@@ -21,7 +21,13 @@ var redis = args.Contains("--redis");
 
 // The processes it starts write their spools, event stores and slow-call files where they run: in a directory of the
 // benchmark's own, not in the source tree.
-Environment.CurrentDirectory = Directory.CreateTempSubdirectory("coordinator-benchmarks-").FullName;
+var workDirectory = Directory.CreateTempSubdirectory("coordinator-benchmarks-").FullName;
+Environment.CurrentDirectory = workDirectory;
+AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+{
+    Environment.CurrentDirectory = Path.GetTempPath();
+    Directory.Delete(workDirectory, recursive: true);
+};
 if (args.Contains("--events-only"))
 {
     await EventsBenchmark.RunAsync(quick);
