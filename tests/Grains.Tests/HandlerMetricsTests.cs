@@ -38,18 +38,22 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         await C.Client.RunAsync(modelId, Forward);
         var refused = await C.Client.WaitAsync(await C.Client.SubmitAsync(modelId, new ForwardOperation([.. Enumerable.Repeat(Forward.Batch[0], 13)])), TimeSpan.FromSeconds(30));
 
+        // Counts compared over the session grain, which only this test calls: a background call finishing while the
+        // listener enables its instruments one by one may be counted by some of them and not others.
+        static bool Session((string Instrument, double Value, Dictionary<string, string?> Tags) m) => m.Tags["grain"] == "SessionGrain";
         var requests = Of(InstrumentNames.HandlerRequests);
         Assert.Contains(requests, m => m.Tags["grain"] == "SessionGrain" && m.Tags["method"] == "CreateModelAsync");
         Assert.Contains(requests, m => m.Tags["grain"] == "TrainerDoubleGrain" && m.Tags["method"] == "ExecuteAsync");
         Assert.All(Of(InstrumentNames.HandlerRequestDuration), m => Assert.True(m.Value is > 0 and < 30));
-        Assert.Equal(requests.Count, Of(InstrumentNames.HandlerRequestDuration).Count);
+        Assert.Equal(requests.Count(Session), Of(InstrumentNames.HandlerRequestDuration).Count(Session));
         Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("SessionGrain", "HeartbeatAsync", denied.Code.ToString()));
         Assert.Equal(OperationStatus.Failed, refused.Status);
         Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("TrainerDoubleGrain", "ExecuteAsync", "InvalidArgument"));
 
         // The client and the silos stamp their calls, so every call has its transit; each handler its phases.
-        Assert.Equal(requests.Count, Of(InstrumentNames.HandlerNetworkTransit).Count);
-        Assert.Equal(requests.Count, Of(InstrumentNames.HandlerQueueWait).Count);
+        Assert.Equal(requests.Count(Session), Of(InstrumentNames.HandlerNetworkTransit).Count(Session));
+        Assert.Equal(requests.Count(Session), Of(InstrumentNames.HandlerQueueWait).Count(Session));
+        Assert.Contains(Of(InstrumentNames.HandlerNetworkTransit), m => (m.Tags["grain"], m.Tags["method"]) == ("TrainerDoubleGrain", "ExecuteAsync"));
         Assert.Contains(Of(InstrumentNames.HandlerNetworkTransit), m => (m.Tags["grain"], m.Tags["method"]) == ("SessionGrain", "CreateModelAsync") && m.Value >= 0);
         var phases = Of(InstrumentNames.HandlerPhase);
         Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["method"], m.Tags["phase"]) == ("SessionGrain", "CreateModelAsync", "on_thread"));
