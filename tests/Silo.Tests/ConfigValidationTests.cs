@@ -50,6 +50,8 @@ public sealed class ConfigValidationTests
         { "Replicas:HeartbeatTimeout", "00:00:00", "Replicas:HeartbeatTimeout: must be positive" },
         { "Replicas:LivenessCheckPeriod", "00:05:00", "Replicas:LivenessCheckPeriod: must not exceed Replicas:HeartbeatTimeout" },
         { "Telemetry:OtlpEndpoint", "collector:4317", "Telemetry:OtlpEndpoint: 'collector:4317' is not an absolute http(s) URL" },
+        { "Telemetry:OtlpProtocol", "http", "Telemetry:OtlpProtocol: " },
+        { "Events:ExportOtlp", "true", "Events:ExportOtlp: events are exported with the node's logs, so it needs Telemetry:OtlpEndpoint" },
         { "Cluster:SiloPortt", "1", "Cluster:SiloPortt: unknown key" },
         { "Clusterr:SiloPort", "1", "Clusterr: unknown section" },
         { "Cluster:SiloPort:Inner", "1", "Cluster:SiloPort: expected a single value" },
@@ -61,6 +63,15 @@ public sealed class ConfigValidationTests
     {
         var ex = Invalid(new() { [key] = value });
         Assert.Contains(ex.Errors, e => e.StartsWith(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Events_are_exported_over_OTLP_only_where_the_logs_are()
+    {
+        var endpoint = new Dictionary<string, string?> { ["Telemetry:OtlpEndpoint"] = "http://127.0.0.1:4318", ["Telemetry:OtlpProtocol"] = "HttpProtobuf", ["Events:ExportOtlp"] = "true" };
+        Assert.True(Load(endpoint).Events.ExportOtlp);
+        var withoutLogs = Invalid(new(endpoint) { ["Telemetry:ExportLogs"] = "false" });
+        Assert.Single(withoutLogs.Errors, e => e.StartsWith("Events:ExportOtlp:", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -52,7 +52,10 @@ public class TrainingCluster : IAsyncLifetime
     /// <summary>The silo's HTTP endpoint (health, metrics, timeline).</summary>
     public string SiloHttp => $"http://127.0.0.1:{_httpPort}";
 
-    public async Task InitializeAsync()
+    /// <summary>More configuration every process of the cluster is started with (environment variables), set before <see cref="InitializeAsync"/>.</summary>
+    protected Dictionary<string, string> ProcessEnvironment { get; } = [];
+
+    public virtual async Task InitializeAsync()
     {
         _redis = UseRedis ? await RedisServer.StartAsync() : null;
         Silo = Start("Coordinator.Silo.dll",
@@ -138,7 +141,7 @@ public class TrainingCluster : IAsyncLifetime
         }
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await _processes.DisposeAsync();
 
@@ -157,7 +160,7 @@ public class TrainingCluster : IAsyncLifetime
     {
         ["COORDINATOR_Diagnostics__SlowCallDirectory"] = DiagnosticsDirectory,
         ["COORDINATOR_Diagnostics__SlowCallThreshold"] = "00:00:00",
-    });
+    }.Concat(ProcessEnvironment).ToDictionary());
 }
 
 /// <summary>The same processes, clustered and persisted through a real redis-server on loopback.</summary>

@@ -21,6 +21,19 @@ public static class CoordinatorTelemetry
     /// <summary>The activity source for business operations (client facade, trainers).</summary>
     public static readonly ActivitySource ActivitySource = new(SourceName);
 
+    /// <summary>
+    /// Log attribute: the W3C trace id (hex) a log record belongs to when it tells of something that happened earlier,
+    /// elsewhere (a run event exported as a log record), rather than in the activity that writes it. The OTLP log export
+    /// moves it, with <see cref="RecordedSpanId"/> and <see cref="RecordedAt"/>, into the record's own fields.
+    /// </summary>
+    public const string RecordedTraceId = "coordinator.recorded.trace_id";
+
+    /// <summary>Log attribute: the span id (hex) of such a record; see <see cref="RecordedTraceId"/>.</summary>
+    public const string RecordedSpanId = "coordinator.recorded.span_id";
+
+    /// <summary>Log attribute: when what such a record tells of happened (a <see cref="DateTimeOffset"/>); see <see cref="RecordedTraceId"/>.</summary>
+    public const string RecordedAt = "coordinator.recorded.at";
+
     /// <summary>Correlation attribute: session id.</summary>
     public const string SessionId = "coordinator.session_id";
 

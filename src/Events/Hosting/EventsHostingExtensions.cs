@@ -8,6 +8,7 @@ using Coordinator.Events.Store;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 using Orleans.Serialization;
 using StackExchange.Redis;
 
@@ -47,6 +48,12 @@ public static class EventsHostingExtensions
         services.AddSingleton(sp => new LogRecorder(sp.GetRequiredService<IRunEvents>, sp.GetService<TimeProvider>() ?? TimeProvider.System));
         services.AddSingleton<ILoggerProvider>(sp => sp.GetRequiredService<LogRecorder>());
         services.AddSingleton(options);
+        if (options.ExportOtlp)
+        {
+            services.AddSingleton<EventLogExport>();
+            services.AddLogging(l => l.AddFilter<ConsoleLoggerProvider>(EventLogExport.Category, LogLevel.None));
+        }
+
         services.AddSingleton<EventShipper>();
 
         // Stopped in reverse: the emitter writes out its queue first, then the shipper sends it.

@@ -43,6 +43,18 @@ public sealed class EventsOptions : ISectionOptions<EventsOptions>
 
     /// <summary>How long a run's events are kept after its last one.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Also export each event, once its recorder holds it, as an OTLP log record with its trace (through the node's log
+    /// export: needs <c>Telemetry:OtlpEndpoint</c> and <c>Telemetry:ExportLogs</c>).
+    /// </summary>
+    public bool ExportOtlp { get; set; }
+
+    /// <summary>The rule across sections for <see cref="ExportOtlp"/>: the problem, or null when the node exports its logs.</summary>
+    public string? ExportProblem(bool exportsLogs) =>
+        Enabled && ExportOtlp && !exportsLogs
+            ? $"{SectionName}:ExportOtlp: events are exported with the node's logs, so it needs Telemetry:OtlpEndpoint set and Telemetry:ExportLogs true."
+            : null;
 }
 
 /// <summary>Validates <see cref="EventsOptions"/>.</summary>

@@ -10,10 +10,11 @@ namespace Coordinator.Events.Shipping;
 /// Sends this node's spooled events to their recorders (<see cref="IEventRecorderGrain"/>, one per run and node) every
 /// <c>Events:ShipPeriod</c>, in batches of up to <c>Events:ShipBatch</c>, and trims the spool through what the recorder
 /// answers it holds. A batch that fails (no coordinator silo, storage down) is sent again next period: at least once
-/// on the wire, once in the store. When the host stops, what is left is sent once more; what still cannot be sent
+/// on the wire, once in the store (and, with <see cref="EventLogExport"/>, once as an exported log record). When the host stops, what is left is sent once more; what still cannot be sent
 /// stays in the spool for the next start.
 /// </summary>
-internal sealed partial class EventShipper(EventSpool spool, IGrainFactory grains, EventsOptions options, TimeProvider time, ILogger<EventShipper> logger)
+internal sealed partial class EventShipper(
+    EventSpool spool, IGrainFactory grains, EventsOptions options, TimeProvider time, ILogger<EventShipper> logger, EventLogExport? export = null)
     : BackgroundService
 {
     private readonly Dictionary<string, long> _highWater = new(StringComparer.Ordinal);
@@ -52,6 +53,7 @@ internal sealed partial class EventShipper(EventSpool spool, IGrainFactory grain
                 if (fresh.Count > 0)
                 {
                     held = await recorder.AppendAsync(fresh);
+                    export?.Write(fresh);
                 }
 
                 _highWater[RecorderKeys.Of(run, node)] = held;
@@ -66,6 +68,8 @@ internal sealed partial class EventShipper(EventSpool spool, IGrainFactory grain
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Whether the failed batch reached the store is unknown: ask the recorders again rather than send it blind.
+            _highWater.Clear();
             if (!_failing)
             {
                 _failing = true;

@@ -8,6 +8,8 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Exporter;
+using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
@@ -25,23 +27,26 @@ public static class ServiceDefaultsExtensions
     public const string ReadyTag = "ready";
 
     /// <summary>
-    /// Metrics (Orleans, Coordinator, .NET runtime, the thread-pool canary) on a Prometheus scrape endpoint, traces
-    /// (Coordinator and Orleans sources) and metrics over OTLP when an endpoint is configured, and a liveness health check.
+    /// Metrics (Orleans, Coordinator, .NET runtime, the thread-pool canary) on a Prometheus scrape endpoint; when an OTLP
+    /// endpoint is configured, traces (Coordinator and Orleans sources), metrics and log lines (each with the trace and
+    /// span it was written in) exported to it, and duration histograms carrying exemplars (the trace of a measured
+    /// call); a liveness health check.
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorServiceDefaults(this IHostApplicationBuilder builder, TelemetryOptions telemetry, string serviceName, string nodeId)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(telemetry);
+        var otlp = !string.IsNullOrEmpty(telemetry.OtlpEndpoint);
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(serviceName, serviceInstanceId: nodeId));
-        if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
+        if (otlp)
         {
             // Spans are recorded only when something receives them: unexported, they would cost every grain call
             // (and storage access) an activity for nothing.
             otel.WithTracing(t => t
                 .AddSource(CoordinatorTelemetry.SourceName)
                 .AddSource(ActivitySources.AllActivitySourceName) // grain calls, activation lifecycle, storage
-                .AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint)));
+                .AddOtlpExporter(o => Export(o, telemetry, "traces")));
         }
 
         otel.WithMetrics(m =>
@@ -52,13 +57,43 @@ public static class ServiceDefaultsExtensions
                 m.AddPrometheusExporter();
             }
 
-            if (!string.IsNullOrEmpty(telemetry.OtlpEndpoint))
+            if (otlp)
             {
-                m.AddOtlpExporter(o => o.Endpoint = new Uri(telemetry.OtlpEndpoint));
+                // Exemplars only where a call was traced (recorded): without spans, an exemplar would name a trace nobody has.
+                m.SetExemplarFilter(ExemplarFilterType.TraceBased);
+                m.AddOtlpExporter((o, reader) =>
+                {
+                    Export(o, telemetry, "metrics");
+                    reader.PeriodicExportingMetricReaderOptions.ExportIntervalMilliseconds = (int)Math.Min(telemetry.OtlpMetricPeriod.TotalMilliseconds, int.MaxValue);
+                });
             }
         });
+        if (telemetry.ExportsLogs())
+        {
+            otel.WithLogging(
+                l => l.AddProcessor(new RecordedContextProcessor()).AddOtlpExporter(o => Export(o, telemetry, "logs")),
+                o =>
+                {
+                    o.IncludeFormattedMessage = true;
+                    o.IncludeScopes = true;
+                });
+        }
+
         builder.Services.AddHealthChecks().AddCheck("process", () => HealthCheckResult.Healthy(), [LiveTag]);
         return builder;
+    }
+
+    /// <summary>Points an OTLP exporter at the endpoint; over HTTP each signal has its own path, which the exporter does not add to an endpoint set in code.</summary>
+    private static void Export(OtlpExporterOptions exporter, TelemetryOptions telemetry, string signal)
+    {
+        var endpoint = new Uri(telemetry.OtlpEndpoint!);
+        if (telemetry.OtlpProtocol == OtlpProtocol.HttpProtobuf)
+        {
+            exporter.Protocol = OtlpExportProtocol.HttpProtobuf;
+            endpoint = new Uri(endpoint, endpoint.AbsolutePath.TrimEnd('/') + "/v1/" + signal);
+        }
+
+        exporter.Endpoint = endpoint;
     }
 
     /// <summary>

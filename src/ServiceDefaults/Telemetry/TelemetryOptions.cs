@@ -3,7 +3,17 @@ using Microsoft.Extensions.Options;
 
 namespace Coordinator.ServiceDefaults.Telemetry;
 
-/// <summary>Traces and metrics export (section <c>Telemetry</c>).</summary>
+/// <summary>How an OTLP endpoint is spoken to.</summary>
+public enum OtlpProtocol
+{
+    /// <summary>OTLP over gRPC (a collector's port 4317 by convention).</summary>
+    Grpc,
+
+    /// <summary>OTLP over HTTP with protobuf bodies (port 4318); each signal is posted to its path, <c>/v1/traces</c>, <c>/v1/metrics</c>, <c>/v1/logs</c>.</summary>
+    HttpProtobuf,
+}
+
+/// <summary>Traces, metrics and logs export (section <c>Telemetry</c>).</summary>
 public sealed class TelemetryOptions : ISectionOptions<TelemetryOptions>
 {
     /// <inheritdoc />
@@ -12,8 +22,20 @@ public sealed class TelemetryOptions : ISectionOptions<TelemetryOptions>
     /// <inheritdoc />
     public static IValidateOptions<TelemetryOptions> Validator { get; } = new TelemetryOptionsValidator();
 
-    /// <summary>OTLP endpoint for traces and metrics; no export when empty.</summary>
+    /// <summary>OTLP endpoint for traces, metrics and logs; no export when empty.</summary>
     public string? OtlpEndpoint { get; set; }
+
+    /// <summary>The protocol <see cref="OtlpEndpoint"/> speaks.</summary>
+    public OtlpProtocol OtlpProtocol { get; set; } = OtlpProtocol.Grpc;
+
+    /// <summary>How often metrics are pushed to <see cref="OtlpEndpoint"/> (Prometheus pulls <c>/metrics</c> at its own pace).</summary>
+    public TimeSpan OtlpMetricPeriod { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Export log lines, with the trace and span they were written in, to <see cref="OtlpEndpoint"/>.</summary>
+    public bool ExportLogs { get; set; } = true;
+
+    /// <summary>Whether log lines leave the node over OTLP: an endpoint is set and <see cref="ExportLogs"/> is on.</summary>
+    public bool ExportsLogs() => !string.IsNullOrEmpty(OtlpEndpoint) && ExportLogs;
 
     /// <summary>Serve Prometheus metrics at /metrics.</summary>
     public bool PrometheusEnabled { get; set; } = true;
@@ -33,6 +55,7 @@ public sealed class TelemetryOptionsValidator : IValidateOptions<TelemetryOption
             errors.Add($"{TelemetryOptions.SectionName}:OtlpEndpoint: '{options.OtlpEndpoint}' is not an absolute http(s) URL.");
         }
 
+        OptionRules.Period(errors, $"{TelemetryOptions.SectionName}:OtlpMetricPeriod", options.OtlpMetricPeriod);
         return OptionRules.Result(errors);
     }
 }

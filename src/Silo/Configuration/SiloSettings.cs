@@ -34,12 +34,17 @@ internal sealed class SiloSettings : ISettingsRules
         return (settings, configuration);
     }
 
-    /// <summary>The silo, gateway and HTTP ports of one process must differ.</summary>
+    /// <summary>The silo, gateway and HTTP ports of one process must differ; events are exported only with the logs.</summary>
     public IEnumerable<string> Problems()
     {
         if (Http.Port != 0 && (Http.Port == Cluster.SiloPort || Http.Port == Cluster.GatewayPort))
         {
             yield return $"{HttpEndpointOptions.SectionName}:Port: {Http.Port} is already used as the silo or gateway port.";
+        }
+
+        if (Events.ExportProblem(Telemetry.ExportsLogs()) is { } export)
+        {
+            yield return export;
         }
     }
 }

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Configuration;
 namespace Coordinator.TrainerHost.Configuration;
 
 /// <summary>Everything a trainer host is configured with, one property per configuration section.</summary>
-internal sealed class TrainerSettings
+internal sealed class TrainerSettings : ISettingsRules
 {
     /// <summary>Cluster identity; the trainer's own silo port defaults to 11112 (the coordinator silo has 11111). No gateway is opened.</summary>
     public CoordinatorClusterOptions Cluster { get; init; } = new() { SiloPort = 11112 };
@@ -34,5 +34,14 @@ internal sealed class TrainerSettings
         }
 
         return (settings, configuration);
+    }
+
+    /// <summary>Events are exported only with the logs.</summary>
+    public IEnumerable<string> Problems()
+    {
+        if (Events.ExportProblem(Telemetry.ExportsLogs()) is { } export)
+        {
+            yield return export;
+        }
     }
 }
