@@ -36,7 +36,7 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         var session = await C.Client.OpenSessionAsync(TestData.Id("tok"));
         var denied = await Assert.ThrowsAsync<CoordinatorException>(() => C.Client.HeartbeatSessionAsync(session.SessionId, "not-the-owner"));
         await C.Client.RunAsync(modelId, Forward);
-        var refused = await C.Client.WaitAsync(await C.Client.SubmitAsync(modelId, new ForwardOperation([.. Enumerable.Repeat(Forward.Batch[0], 13)])), TimeSpan.FromSeconds(30));
+        var refused = await C.Client.WaitAsync(await C.Client.SubmitAsync(modelId, new ForwardOperation([.. Enumerable.Range(0, 13).Select(i => new Datum([i, 2], [2, 3], [1f, 1f]))])), TimeSpan.FromSeconds(30));
 
         // Counts compared over the session grain, which only this test calls: a background call finishing while the
         // listener enables its instruments one by one may be counted by some of them and not others.
@@ -61,6 +61,12 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["phase"]) == ("SessionGrain", "storage"));
         Assert.Contains(phases, m => (m.Tags["grain"], m.Tags["method"], m.Tags["phase"]) == ("ModelGrain", "SubmitAndAwaitAsync", "trainer"));
         Assert.All(phases, m => Assert.Contains(m.Tags["phase"], new[] { "on_thread", "unmarked", "grain_calls", "storage", "trainer" }));
+
+        // Sizes where they are known: the submitted operations (13 data outweigh 1), and the outputs told.
+        var oneDatum = Assert.Single(Of(InstrumentNames.HandlerRequestBytes), m => m.Tags["method"] == "SubmitAndAwaitAsync").Value;
+        var thirteen = Assert.Single(Of(InstrumentNames.HandlerRequestBytes), m => m.Tags["method"] == "SubmitAsync").Value;
+        Assert.InRange(oneDatum, 1, thirteen / 2);
+        Assert.Contains(Of(InstrumentNames.HandlerResponseBytes), m => (m.Tags["grain"], m.Tags["method"]) == ("ModelGrain", "SubmitAndAwaitAsync") && m.Value > 0);
     }
 
     [Fact]
@@ -81,6 +87,27 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         Assert.Equal(OperationStatus.Failed, outcome.Status);
         Assert.Contains(Of(InstrumentNames.HandlerErrors), m => (m.Tags["grain"], m.Tags["method"], m.Tags["error_type"]) == ("TrainerDoubleGrain", "ExecuteAsync", "cancelled"));
         Assert.Single(Of(InstrumentNames.HandlerCancellations), m => m.Tags["method"] == "ExecuteAsync");
+    }
+
+    [Fact]
+    public async Task A_long_polled_operation_reports_the_time_from_its_submission_to_its_first_answer_once()
+    {
+        var (modelId, _, script) = await C.ModelOnNewReplicaAsync();
+        _listener.Start();
+        script.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ticket = await C.Client.SubmitAsync(modelId, Forward);
+        await script.Started.WaitAsync(TimeSpan.FromSeconds(30));
+        C.Time.Advance(TimeSpan.FromSeconds(7));
+        script.Gate.SetResult();
+
+        var outcome = await C.Client.WaitAsync(ticket, TimeSpan.FromSeconds(30));
+        var again = await C.Client.WaitAsync(ticket, TimeSpan.FromSeconds(30));
+
+        Assert.Equal(OperationStatus.Succeeded, outcome.Status);
+        Assert.Equal(outcome.CompletedAt, again.CompletedAt);
+        var first = Assert.Single(Of(InstrumentNames.HandlerTimeToFirstResponse), m => m.Tags["operation"] == "forward");
+        Assert.Equal(7, first.Value);
+        Assert.Equal(("ModelGrain", "AwaitOperationsAsync"), (first.Tags["grain"], first.Tags["method"]));
     }
 
     private List<(string Instrument, double Value, Dictionary<string, string?> Tags)> Of(string instrument) => [.. _measured.Where(m => m.Instrument == instrument)];

@@ -1,9 +1,10 @@
 using Coordinator.Contracts.Errors;
-using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Models;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
+using Coordinator.Grains.Diagnostics.Latency;
+using Coordinator.Grains.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 
 namespace Coordinator.Grains.Models;
@@ -79,16 +80,26 @@ internal sealed partial class ModelGrain
         return base.OnActivateAsync(cancellationToken);
     }
 
-    public async Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey) =>
-        [.. (await AcceptAsync(operations, idempotencyKey)).Select(r => r.Ticket)];
+    public async Task<IReadOnlyList<OperationTicket>> SubmitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey)
+    {
+        var accepted = await AcceptAsync(operations, idempotencyKey);
+        Received(accepted, nameof(SubmitAsync));
+        return [.. accepted.Select(r => r.Ticket)];
+    }
 
     public async Task<IReadOnlyList<OperationResult>> SubmitAndAwaitAsync(IReadOnlyList<TrainingOperation> operations, string? idempotencyKey, TimeSpan timeout)
     {
         CheckTimeout(timeout);
-        return await AwaitAsync(await AcceptAsync(operations, idempotencyKey), timeout);
+        var accepted = await AcceptAsync(operations, idempotencyKey);
+        Received(accepted, nameof(SubmitAndAwaitAsync));
+        return await AwaitAsync(accepted, timeout, nameof(SubmitAndAwaitAsync));
     }
 
-    public Task<OperationResult> GetOperationAsync(string operationId) => Task.FromResult(Find(operationId).ToResult());
+    /// <summary>Counts the bytes of operations <paramref name="method"/> accepted: their encoding in the pending log, made anyway.</summary>
+    private void Received(List<OperationRecord> accepted, string method) =>
+        HandlerInstruments.RequestBytes(nameof(ModelGrain), method, accepted.Sum(r => r.Operation is null ? 0L : r.Payload(serializer).Length));
+
+    public Task<OperationResult> GetOperationAsync(string operationId) => Task.FromResult(Answer(Find(operationId), nameof(GetOperationAsync)));
 
     public async Task<IReadOnlyList<OperationResult>> AwaitOperationsAsync(IReadOnlyList<string> operationIds, TimeSpan timeout)
     {
@@ -98,7 +109,7 @@ internal sealed partial class ModelGrain
         }
 
         CheckTimeout(timeout);
-        return await AwaitAsync([.. operationIds.Select(Find)], timeout);
+        return await AwaitAsync([.. operationIds.Select(Find)], timeout, nameof(AwaitOperationsAsync));
     }
 
     /// <summary>
@@ -282,7 +293,7 @@ internal sealed partial class ModelGrain
         }
     }
 
-    private async Task<IReadOnlyList<OperationResult>> AwaitAsync(IReadOnlyList<OperationRecord> records, TimeSpan timeout)
+    private async Task<IReadOnlyList<OperationResult>> AwaitAsync(IReadOnlyList<OperationRecord> records, TimeSpan timeout, string method)
     {
         var pendingRecords = records.Where(r => !r.IsCompleted).ToList();
         if (pendingRecords.Count > 0)
@@ -308,7 +319,28 @@ internal sealed partial class ModelGrain
             }
         }
 
-        return [.. records.Select(r => r.ToResult())];
+        return [.. records.Select(r => Answer(r, method))];
+    }
+
+    /// <summary>
+    /// What a caller is told of <paramref name="record"/> through <paramref name="method"/>; the first time that is its
+    /// outcome, the time since its submission is the operation's time to first response (a caller long-polls for it).
+    /// </summary>
+    private OperationResult Answer(OperationRecord record, string method)
+    {
+        if (record.IsCompleted && !record.Answered)
+        {
+            record.Answered = true;
+            var since = time.GetUtcNow() - record.SubmittedAt;
+            HandlerInstruments.FirstResponse(nameof(ModelGrain), method, record.Ticket.Kind, since > TimeSpan.Zero ? since : TimeSpan.Zero);
+        }
+
+        if (record.OutputBytes is { } bytes)
+        {
+            HandlerInstruments.ResponseBytes(nameof(ModelGrain), method, bytes);
+        }
+
+        return record.ToResult();
     }
 
     private static void CheckTimeout(TimeSpan timeout)
@@ -831,6 +863,9 @@ internal sealed partial class ModelGrain
 
         public TaskCompletionSource Completion { get; } = NewSignal();
 
+        /// <summary>A caller has been told its outcome (this activation's count of time to first response has it).</summary>
+        public bool Answered { get; set; }
+
         /// <summary>Published: readers see it finished.</summary>
         public bool IsCompleted => Status is OperationStatus.Succeeded or OperationStatus.Failed;
 
@@ -871,6 +906,9 @@ internal sealed partial class ModelGrain
         }
 
         public FinishedOperation ToFinished(Orleans.Serialization.Serializer serializer) => _finishedEntry ??= Entry(serializer);
+
+        /// <summary>The size of its output as persisted; null until the outcome was persisted, or when it has none.</summary>
+        public int? OutputBytes => IsCompleted ? _finishedEntry?.Output?.Length : null;
 
         private FinishedOperation Entry(Orleans.Serialization.Serializer serializer)
         {

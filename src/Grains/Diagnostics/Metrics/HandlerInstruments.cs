@@ -44,9 +44,35 @@ internal static class HandlerInstruments
         "A handler's time by phase: on_thread (its own slices on a thread), unmarked (awaits not marked), grain_calls, storage, trainer (waiting on each); by grain and method. A phase is recorded for the calls that had it.", tags: null,
         new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
 
+    private static readonly Histogram<double> TimeToFirstResponse = Meter.CreateHistogram(
+        InstrumentNames.HandlerTimeToFirstResponse, "s",
+        "Time from an operation's submission until a caller was first told its outcome (callers long-poll for it), by grain, the method that told it, and operation kind.", tags: null,
+        new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
+
+    private static readonly Counter<long> RequestByteCount = Meter.CreateCounter<long>(
+        InstrumentNames.HandlerRequestBytes, null, "Bytes of the requests grain calls carried, by grain and method, where the size is known without encoding anything again (training operations submitted).");
+
+    private static readonly Counter<long> ResponseByteCount = Meter.CreateCounter<long>(
+        InstrumentNames.HandlerResponseBytes, null, "Bytes of the responses grain calls carried, by grain and method, where the size is known without encoding anything again (training operation outputs).");
+
     /// <summary>Whether anything listens: with no meter provider subscribed, the filter records nothing.</summary>
     public static bool Enabled => Requests.Enabled || Duration.Enabled || Inflight.Enabled || Errors.Enabled || Cancellations.Enabled
         || Transit.Enabled || QueueWait.Enabled || Phase.Enabled;
+
+    /// <summary>
+    /// An operation submitted <paramref name="since"/> ago had its outcome told for the first time, by
+    /// <paramref name="method"/> of <paramref name="grain"/>.
+    /// </summary>
+    public static void FirstResponse(string grain, string method, string operation, TimeSpan since) =>
+        TimeToFirstResponse.Record(since.TotalSeconds, new TagList { { "grain", grain }, { "method", method }, { "operation", operation } });
+
+    /// <summary>A call of <paramref name="method"/> carried a request of <paramref name="bytes"/>.</summary>
+    public static void RequestBytes(string grain, string method, long bytes) =>
+        RequestByteCount.Add(bytes, new TagList { { "grain", grain }, { "method", method } });
+
+    /// <summary>A call of <paramref name="method"/> answered with <paramref name="bytes"/>.</summary>
+    public static void ResponseBytes(string grain, string method, long bytes) =>
+        ResponseByteCount.Add(bytes, new TagList { { "grain", grain }, { "method", method } });
 
     /// <summary>A call's turn started.</summary>
     public static void Started(in TagList tags) => Inflight.Add(1, tags);

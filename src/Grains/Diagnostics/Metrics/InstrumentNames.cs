@@ -30,6 +30,15 @@ internal static class InstrumentNames
     /// <summary>Histogram: a handler's time by phase (on_thread, unmarked, grain_calls, storage, trainer), by grain and method (<c>coordinator_handler_phase_seconds</c>).</summary>
     public const string HandlerPhase = "coordinator.handler.phase";
 
+    /// <summary>Histogram: from an operation's submission until a caller was first told its outcome, by grain, method and operation (<c>coordinator_handler_time_to_first_response_seconds</c>).</summary>
+    public const string HandlerTimeToFirstResponse = "coordinator.handler.time_to_first_response";
+
+    /// <summary>Counter: bytes of requests where the size is known, by grain and method (<c>coordinator_handler_request_bytes_total</c>).</summary>
+    public const string HandlerRequestBytes = "coordinator.handler.request_bytes";
+
+    /// <summary>Counter: bytes of responses where the size is known, by grain and method (<c>coordinator_handler_response_bytes_total</c>).</summary>
+    public const string HandlerResponseBytes = "coordinator.handler.response_bytes";
+
     /// <summary>Counter: lines for the slow-call file, by kind and outcome (<c>coordinator_slow_calls_total</c>).</summary>
     public const string SlowCalls = "coordinator.slow_calls";
 
