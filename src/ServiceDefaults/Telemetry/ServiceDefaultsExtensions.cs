@@ -44,6 +44,7 @@ public static class ServiceDefaultsExtensions
             // Spans are recorded only when something receives them: unexported, they would cost every grain call
             // (and storage access) an activity for nothing.
             otel.WithTracing(t => t
+                .SetSampler(new ParentBasedSampler(telemetry.TraceRuntime ? new AlwaysOnSampler() : new RootSampler()))
                 .AddSource(CoordinatorTelemetry.SourceName)
                 .AddSource(ActivitySources.AllActivitySourceName) // grain calls, activation lifecycle, storage
                 .AddOtlpExporter(o => Export(o, telemetry, "traces")));

@@ -31,6 +31,12 @@ public sealed class TelemetryOptions : ISectionOptions<TelemetryOptions>
     /// <summary>How often metrics are pushed to <see cref="OtlpEndpoint"/> (Prometheus pulls <c>/metrics</c> at its own pace).</summary>
     public TimeSpan OtlpMetricPeriod { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Also begin traces where Orleans' runtime begins work by itself (membership, directory, dashboard polling, grain
+    /// timers) and for the event shipping's calls; by default only the Coordinator's own calls begin a trace.
+    /// </summary>
+    public bool TraceRuntime { get; set; }
+
     /// <summary>Export log lines, with the trace and span they were written in, to <see cref="OtlpEndpoint"/>.</summary>
     public bool ExportLogs { get; set; } = true;
 
