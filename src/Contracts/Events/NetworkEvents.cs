@@ -11,6 +11,7 @@ public enum ConnectionState
 
 /// <summary>A connection to a peer changed (p2p, data-parallel runs).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:network.connection_changed")]
 public sealed record ConnectionChanged(
     [property: Id(0)] string Peer,
     [property: Id(1)] ConnectionState State,
@@ -22,6 +23,7 @@ public sealed record ConnectionChanged(
 
 /// <summary>This node's gossip neighbours changed.</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:network.gossip_neighbours_changed")]
 public sealed record GossipNeighboursChanged([property: Id(0)] IReadOnlyList<string> Peers) : RunEventBody
 {
     /// <inheritdoc />
@@ -30,6 +32,7 @@ public sealed record GossipNeighboursChanged([property: Id(0)] IReadOnlyList<str
 
 /// <summary>The measured round trip to a peer changed.</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:network.peer_latency_changed")]
 public sealed record PeerLatencyChanged(
     [property: Id(0)] string Peer,
     [property: Id(1)] TimeSpan RoundTrip) : RunEventBody
@@ -40,6 +43,7 @@ public sealed record PeerLatencyChanged(
 
 /// <summary>A blob became available on this node (tag: blob hash).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:network.blob_added")]
 public sealed record BlobAdded([property: Id(0)] long Bytes) : RunEventBody
 {
     /// <inheritdoc />
@@ -73,6 +77,7 @@ public enum TransferDirection
 /// batch-data downloads, checkpoint downloads and uploads, and parameters served to a peer.
 /// </summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:transfer.started")]
 public sealed record TransferStarted(
     [property: Id(0)] TransferKind Kind,
     [property: Id(1)] TransferDirection Direction,
@@ -85,6 +90,7 @@ public sealed record TransferStarted(
 
 /// <summary>A transfer's progress (tag: transfer id); at most one every few seconds per transfer.</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:transfer.progressed")]
 public sealed record TransferProgressed(
     [property: Id(0)] long Bytes,
     [property: Id(1)] long? TotalBytes) : RunEventBody
@@ -95,6 +101,7 @@ public sealed record TransferProgressed(
 
 /// <summary>A transfer ended (tag: transfer id): succeeded, or failed with <paramref name="Error"/>.</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:transfer.completed")]
 public sealed record TransferCompleted(
     [property: Id(0)] long Bytes,
     [property: Id(1)] bool Succeeded,
@@ -106,6 +113,7 @@ public sealed record TransferCompleted(
 
 /// <summary>This node sent a gossip message (tag: blob hash when it announces one).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:network.gossip_sent")]
 public sealed record GossipSent(
     [property: Id(0)] string MessageKind,
     [property: Id(1)] int Peers) : RunEventBody
@@ -116,6 +124,7 @@ public sealed record GossipSent(
 
 /// <summary>This node received a gossip message from a peer (tag: blob hash when it announces one).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:network.gossip_received")]
 public sealed record GossipReceived(
     [property: Id(0)] string MessageKind,
     [property: Id(1)] string Peer) : RunEventBody

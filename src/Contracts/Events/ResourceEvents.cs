@@ -7,6 +7,7 @@ namespace Coordinator.Contracts.Events;
 /// GPU fields are null on a node without a GPU.
 /// </summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:resources.snapshot")]
 public sealed record ResourceSnapshot(
     [property: Id(0)] double CpuUtilization,
     [property: Id(1)] long MemoryBytes,

@@ -2,6 +2,7 @@ namespace Coordinator.Contracts.Events;
 
 /// <summary>Batches handed to a node for a step (tags: model, and one event per batch with its batch id when known).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.batches_assigned")]
 public sealed record BatchesAssigned([property: Id(0)] IReadOnlyList<string> BatchIds) : RunEventBody
 {
     /// <inheritdoc />
@@ -10,6 +11,7 @@ public sealed record BatchesAssigned([property: Id(0)] IReadOnlyList<string> Bat
 
 /// <summary>An adapter was loaded on a trainer (tags: model, replica).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.adapter_loaded")]
 public sealed record AdapterLoaded([property: Id(0)] string AdapterKey) : RunEventBody
 {
     /// <inheritdoc />
@@ -18,6 +20,7 @@ public sealed record AdapterLoaded([property: Id(0)] string AdapterKey) : RunEve
 
 /// <summary>An adapter was unloaded from a trainer (tags: model, replica).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.adapter_unloaded")]
 public sealed record AdapterUnloaded([property: Id(0)] string AdapterKey) : RunEventBody
 {
     /// <inheritdoc />
@@ -29,6 +32,7 @@ public sealed record AdapterUnloaded([property: Id(0)] string AdapterKey) : RunE
 /// handed to the device thread, which may still be busy with other adapters' operations.
 /// </summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.started")]
 public sealed record TrainingStarted([property: Id(0)] string Kind) : RunEventBody
 {
     /// <inheritdoc />
@@ -37,6 +41,7 @@ public sealed record TrainingStarted([property: Id(0)] string Kind) : RunEventBo
 
 /// <summary>A trainer finished an operation (tags: model, operation): its loss when it has one, and its device time.</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.finished")]
 public sealed record TrainingFinished(
     [property: Id(0)] string Kind,
     [property: Id(1)] double? Loss,
@@ -49,6 +54,7 @@ public sealed record TrainingFinished(
 
 /// <summary>Received results began to be deserialized (tags: blob or batch).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.results_deserialize_started")]
 public sealed record ResultsDeserializeStarted([property: Id(0)] long Bytes) : RunEventBody
 {
     /// <inheritdoc />
@@ -57,6 +63,7 @@ public sealed record ResultsDeserializeStarted([property: Id(0)] long Bytes) : R
 
 /// <summary>Received results were deserialized (tags: blob or batch).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.results_deserialized")]
 public sealed record ResultsDeserialized([property: Id(0)] TimeSpan Duration) : RunEventBody
 {
     /// <inheritdoc />
@@ -65,6 +72,7 @@ public sealed record ResultsDeserialized([property: Id(0)] TimeSpan Duration) : 
 
 /// <summary>Deserialized results are being applied to the model (tags: model, batch).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:training.results_applying")]
 public sealed record ResultsApplying([property: Id(0)] int Count) : RunEventBody
 {
     /// <inheritdoc />
@@ -73,6 +81,7 @@ public sealed record ResultsApplying([property: Id(0)] int Count) : RunEventBody
 
 /// <summary>A checkpoint (adapter state file, or a serialized model) was written (tags: model; transfer when uploaded after).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:checkpoint.written")]
 public sealed record CheckpointWritten(
     [property: Id(0)] string Path,
     [property: Id(1)] long Bytes,
@@ -85,6 +94,7 @@ public sealed record CheckpointWritten(
 
 /// <summary>A checkpoint was read and applied (tags: model).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:checkpoint.read")]
 public sealed record CheckpointRead(
     [property: Id(0)] string Path,
     [property: Id(1)] long Step,
@@ -96,6 +106,7 @@ public sealed record CheckpointRead(
 
 /// <summary>A peer asked this node for parameters during warm-up (transfer follows, tag: transfer).</summary>
 [GenerateSerializer, Immutable]
+[Alias("ev:warmup.parameters_requested")]
 public sealed record ParametersRequested([property: Id(0)] string Peer) : RunEventBody
 {
     /// <inheritdoc />
