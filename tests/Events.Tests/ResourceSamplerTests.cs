@@ -14,7 +14,7 @@ public sealed class ResourceSamplerTests
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var events = new RecordingEventsDouble();
-        using var sampler = new ResourceSampler(events, time, TimeSpan.FromSeconds(30), Path.GetTempPath());
+        using var sampler = new ResourceSampler(events, time, TimeSpan.FromSeconds(30), Path.GetTempPath(), gpus: () => []);
         await sampler.StartAsync(CancellationToken.None);
 
         time.Advance(TimeSpan.FromSeconds(29));
@@ -34,6 +34,54 @@ public sealed class ResourceSamplerTests
             Assert.True(s.DiskBytesAvailable > 0);
             Assert.Null(s.GpuMemoryBytes);
         });
+    }
+
+    [Fact]
+    public void A_snapshot_carries_the_GPUs_memory_in_use_and_their_mean_utilisation()
+    {
+        var events = new RecordingEventsDouble();
+        using var sampler = new ResourceSampler(events, TimeProvider.System, TimeSpan.FromSeconds(30), Path.GetTempPath(),
+            gpus: () => [new GpuReading(0, 0.5, 3L << 30, 80L << 30), new GpuReading(1, 1.0, 1L << 30, 80L << 30)]);
+
+        sampler.Sample();
+
+        var snapshot = Assert.IsType<ResourceSnapshot>(Assert.Single(events.Recorded));
+        Assert.Equal(4L << 30, snapshot.GpuMemoryBytes);
+        Assert.Equal(0.75, snapshot.GpuUtilization);
+    }
+
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public void GPU_readings_come_from_nvidia_smi_and_a_failing_late_or_missing_one_gives_none()
+    {
+        // Test doubles of nvidia-smi: scripts that answer as it does, fail, or hang.
+        var directory = Directory.CreateTempSubdirectory("coordinator-nvidia-smi-double-").FullName;
+        try
+        {
+            string Script(string name, string body)
+            {
+                var path = Path.Combine(directory, name);
+                File.WriteAllText(path, $"#!/bin/sh\n{body}\n");
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                return path;
+            }
+
+            var answers = Script("answers", """
+                [ "$1" = "--query-gpu=index,utilization.gpu,memory.used,memory.total" ] && [ "$2" = "--format=csv,noheader,nounits" ] || exit 2
+                printf '0, 87, 30000, 81920\n1, [N/A], 10, 81920\n'
+                """);
+
+            var gpu = Assert.Single(ResourceReadings.QueryGpus(answers, TimeSpan.FromSeconds(30)));
+            Assert.Equal(new GpuReading(0, 0.87, 30000L << 20, 81920L << 20), gpu);
+            Assert.Empty(ResourceReadings.QueryGpus(Script("fails", "echo 'NVIDIA-SMI has failed' >&2; exit 9"), TimeSpan.FromSeconds(30)));
+            Assert.Empty(ResourceReadings.QueryGpus(Script("hangs", "exec sleep 60"), TimeSpan.FromMilliseconds(300)));
+            Assert.Empty(ResourceReadings.QueryGpus(Path.Combine(directory, "missing"), TimeSpan.FromSeconds(30)));
+            Assert.Empty(ResourceReadings.ParseGpus("garbage\n0, x, 1, 2\n"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]

@@ -4,7 +4,7 @@ namespace Coordinator.Contracts.Events;
 /// A snapshot of the node's resources (every 30 s by default): the process's CPU use since the previous snapshot (0 to
 /// 1 of all cores) and working set; the machine's network byte counters (totals since boot, so the difference of two
 /// snapshots is the traffic between; null where the platform does not say) and the free disk under the node's spool.
-/// GPU fields are null on a node without a GPU.
+/// GPU fields (memory in use summed over the GPUs, their mean utilisation, from nvidia-smi) are null on a node without one.
 /// </summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:resources.snapshot")]

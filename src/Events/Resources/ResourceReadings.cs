@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace Coordinator.Events.Resources;
@@ -8,6 +9,13 @@ namespace Coordinator.Events.Resources;
 /// </summary>
 public static class ResourceReadings
 {
+    /// <summary>How long one GPU reading serves: a reading starts a process, and scrapes and snapshots may come often.</summary>
+    public static readonly TimeSpan GpuReadingAge = TimeSpan.FromSeconds(5);
+
+    private static readonly Lock GpuLock = new();
+    private static IReadOnlyList<GpuReading> _gpus = [];
+    private static long? _gpusAt;
+
     /// <summary>Bytes free on the disk that holds <paramref name="directory"/> (the longest mount point containing it).</summary>
     public static long FreeDisk(string directory)
     {
@@ -42,4 +50,92 @@ public static class ResourceReadings
 
         return (sent, received);
     }
+
+    /// <summary>
+    /// The machine's NVIDIA GPUs as <c>nvidia-smi</c> reports them, read at most every <see cref="GpuReadingAge"/>; empty
+    /// where it is not on PATH (no GPU, or a container without the NVIDIA runtime) or does not answer in 2 s.
+    /// </summary>
+    public static IReadOnlyList<GpuReading> Gpus()
+    {
+        lock (GpuLock)
+        {
+            var now = Environment.TickCount64;
+            if (_gpusAt is not { } at || now - at >= GpuReadingAge.TotalMilliseconds)
+            {
+                _gpus = Find("nvidia-smi") is { } executable ? QueryGpus(executable, TimeSpan.FromSeconds(2)) : [];
+                _gpusAt = now;
+            }
+
+            return _gpus;
+        }
+    }
+
+    /// <summary>Runs <paramref name="executable"/> (nvidia-smi) for utilisation and memory of each GPU; empty if it fails or is late.</summary>
+    public static IReadOnlyList<GpuReading> QueryGpus(string executable, TimeSpan timeout)
+    {
+        var start = new ProcessStartInfo(executable)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in (string[])["--query-gpu=index,utilization.gpu,memory.used,memory.total", "--format=csv,noheader,nounits"])
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        try
+        {
+            using var process = Process.Start(start);
+            if (process is null)
+            {
+                return [];
+            }
+
+            var output = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            if (!process.WaitForExit(timeout) || !output.Wait(timeout))
+            {
+                process.Kill(entireProcessTree: true);
+                return [];
+            }
+
+            return process.ExitCode == 0 ? ParseGpus(output.Result) : [];
+        }
+        catch (Exception ex) when (ex is System.ComponentModel.Win32Exception or InvalidOperationException or IOException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// Reads nvidia-smi's <c>index, utilization.gpu, memory.used, memory.total</c> lines (CSV, no header, no units: percent
+    /// and MiB). A GPU whose values it does not report (<c>[N/A]</c>) is left out.
+    /// </summary>
+    public static IReadOnlyList<GpuReading> ParseGpus(string csv)
+    {
+        ArgumentNullException.ThrowIfNull(csv);
+        var gpus = new List<GpuReading>();
+        foreach (var line in csv.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var fields = line.Split(',', StringSplitOptions.TrimEntries);
+            if (fields.Length == 4
+                && int.TryParse(fields[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var index)
+                && double.TryParse(fields[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var percent)
+                && long.TryParse(fields[2], NumberStyles.Integer, CultureInfo.InvariantCulture, out var usedMiB)
+                && long.TryParse(fields[3], NumberStyles.Integer, CultureInfo.InvariantCulture, out var totalMiB))
+            {
+                gpus.Add(new GpuReading(index, percent / 100, usedMiB << 20, totalMiB << 20));
+            }
+        }
+
+        return gpus;
+    }
+
+    private static string? Find(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(directory => Path.Combine(directory, name)).FirstOrDefault(File.Exists);
 }
+
+/// <summary>One GPU: its index, utilisation (0 to 1 over nvidia-smi's last sample period), and memory used and in all, in bytes.</summary>
+public readonly record struct GpuReading(int Index, double Utilization, long MemoryUsedBytes, long MemoryTotalBytes);

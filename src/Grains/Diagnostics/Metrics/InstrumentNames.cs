@@ -47,4 +47,13 @@ internal static class InstrumentNames
 
     /// <summary>Gauge: bytes free on the disk holding the process's working directory (<c>coordinator_node_disk_free_bytes</c>).</summary>
     public const string NodeDiskFreeBytes = "coordinator.node.disk_free_bytes";
+
+    /// <summary>Gauge: each GPU's utilisation, 0 to 1, by gpu index (<c>coordinator_node_gpu_utilization</c>).</summary>
+    public const string NodeGpuUtilization = "coordinator.node.gpu_utilization";
+
+    /// <summary>Gauge: each GPU's memory in use, by gpu index (<c>coordinator_node_gpu_memory_used_bytes</c>).</summary>
+    public const string NodeGpuMemoryUsedBytes = "coordinator.node.gpu_memory_used_bytes";
+
+    /// <summary>Gauge: each GPU's memory in all, by gpu index (<c>coordinator_node_gpu_memory_total_bytes</c>).</summary>
+    public const string NodeGpuMemoryTotalBytes = "coordinator.node.gpu_memory_total_bytes";
 }
