@@ -40,6 +40,12 @@ public sealed class EventEmitterTests : IDisposable
         Assert.All(events, e => Assert.Equal(("run-1", "node-1"), (e.Stamp.RunId, e.Stamp.NodeId)));
         Assert.Equal(500, events.Count(e => e.Stamp.TraceId == traceId));
         Assert.Equal(4000, events.Select(e => e.Tags.OperationId).Distinct().Count());
+        Assert.Equal(3500, events.Count(e => e.Stamp.TraceId is null && e.Stamp.SpanId is null));
+
+        // A fact emitted after the emitter stopped is not written, and is counted.
+        emitter.Emit(new TrainingStarted("forward"));
+        Assert.Equal(1, emitter.Lost);
+        Assert.Equal(4000, spool.LastSequence);
     }
 
     [Fact]

@@ -13,9 +13,12 @@ public sealed class HybridClock(TimeProvider time)
     private HybridTime _last;
 
     /// <summary>The value of a local event (or of a message about to be sent).</summary>
-    public HybridTime Next()
+    public HybridTime Next() => Next(time.GetUtcNow());
+
+    /// <summary>The value of a local event whose wall time, read from this clock's time provider, is <paramref name="now"/>.</summary>
+    public HybridTime Next(DateTimeOffset now)
     {
-        var wall = time.GetUtcNow().ToUnixTimeMilliseconds();
+        var wall = now.ToUnixTimeMilliseconds();
         lock (_lock)
         {
             _last = wall > _last.WallMilliseconds ? new HybridTime(wall, 0) : _last with { Counter = _last.Counter + 1 };

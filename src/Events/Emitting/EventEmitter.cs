@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using Coordinator.Contracts.Events;
 using Coordinator.Events.Clock;
 using Coordinator.Events.Spool;
@@ -16,9 +15,13 @@ namespace Coordinator.Events.Emitting;
 /// </summary>
 public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
 {
+    // Emitters append to _pending under the stamping lock; the writer swaps it for its emptied list, so a burst costs the
+    // writer one lock and the emitters no allocation. The writer is woken only when it waits, not once per event.
     private readonly Lock _stamping = new();
-    private readonly Channel<(EventTags Tags, RunEventBody Body, DateTimeOffset At, HybridTime Clock, string? Trace, string? Span)> _queue =
-        Channel.CreateUnbounded<(EventTags, RunEventBody, DateTimeOffset, HybridTime, string?, string?)>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim _wake = new(0);
+    private List<Pending> _pending = new(256);
+    private bool _writerWaits;
+    private bool _completed;
 
     private readonly EventSpool _spool;
     private readonly HybridClock _clock;
@@ -47,7 +50,7 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
     /// <summary>This node.</summary>
     public string NodeId { get; }
 
-    /// <summary>Events the spool refused (a full disk, or a process torn down before its events were written).</summary>
+    /// <summary>Events the spool refused (a full disk), or emitted after the emitter was disposed (a process torn down).</summary>
     public long Lost => Interlocked.Read(ref _lost);
 
     /// <summary>Records a fact; returns at once (the event is written by the background writer).</summary>
@@ -55,31 +58,85 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(body);
         var activity = Activity.Current;
+        bool wake;
         lock (_stamping)
         {
-            // Stamped and queued under one lock, so sequence order (the queue's) and clock order agree.
-            _queue.Writer.TryWrite((tags ?? EventTags.None, body, _time.GetUtcNow(), _clock.Next(), activity?.TraceId.ToHexString(), activity?.SpanId.ToHexString()));
+            if (_completed)
+            {
+                Interlocked.Increment(ref _lost);
+                return;
+            }
+
+            // Stamped and queued under one lock, so sequence order (the queue's) and clock order agree; one wall clock
+            // reading serves both stamps.
+            var now = _time.GetUtcNow();
+            _pending.Add(new Pending(tags ?? EventTags.None, body, now, _clock.Next(now), activity?.TraceId ?? default, activity?.SpanId ?? default));
+            (wake, _writerWaits) = (_writerWaits, false);
+        }
+
+        if (wake)
+        {
+            _wake.Release();
         }
     }
 
     /// <summary>Stops taking events, writes what is queued, and returns when it is in the spool.</summary>
     public async ValueTask DisposeAsync()
     {
-        _queue.Writer.TryComplete();
+        bool wake;
+        lock (_stamping)
+        {
+            _completed = true;
+            (wake, _writerWaits) = (_writerWaits, false);
+        }
+
+        if (wake)
+        {
+            _wake.Release();
+        }
+
         await _writer;
+        _wake.Dispose();
     }
 
     private async Task WriteAsync()
     {
-        // What is queued goes out in one flush: one write to the operating system per burst, not per event.
-        while (await _queue.Reader.WaitToReadAsync())
+        var batch = new List<Pending>(256);
+        while (true)
         {
-            while (_queue.Reader.TryRead(out var queued))
+            bool wait;
+            lock (_stamping)
             {
-                var (tags, body, at, clock, trace, span) = queued;
+                wait = _pending.Count == 0;
+                if (wait && _completed)
+                {
+                    return;
+                }
+
+                if (wait)
+                {
+                    _writerWaits = true;
+                }
+                else
+                {
+                    (batch, _pending) = (_pending, batch);
+                }
+            }
+
+            if (wait)
+            {
+                await _wake.WaitAsync();
+                continue;
+            }
+
+            // What was queued goes out in one flush: one write to the operating system per burst, not per event.
+            foreach (var (tags, body, at, clock, trace, span) in batch)
+            {
                 try
                 {
-                    _spool.Append(new RunEvent(new EventStamp(RunId, NodeId, _spool.LastSequence + 1, at, clock, trace, span), tags, body));
+                    var traced = trace != default;
+                    _spool.Append(new RunEvent(
+                        new EventStamp(RunId, NodeId, _spool.LastSequence + 1, at, clock, traced ? trace.ToHexString() : null, traced ? span.ToHexString() : null), tags, body));
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
                 {
@@ -91,6 +148,7 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
                 }
             }
 
+            batch.Clear();
             try
             {
                 _spool.Flush();
@@ -101,6 +159,8 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
             }
         }
     }
+
+    private readonly record struct Pending(EventTags Tags, RunEventBody Body, DateTimeOffset At, HybridTime Clock, ActivityTraceId Trace, ActivitySpanId Span);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "A run event ({Type}) could not be spooled; this node's timeline will miss it (counted in Lost; later failures are not logged)")]
     private static partial void LogLost(ILogger logger, Exception exception, string type);
