@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Coordinator.Contracts.Events;
+using Coordinator.Events.Spool;
 
 namespace Coordinator.Events.Tests;
 
@@ -35,10 +36,46 @@ public sealed partial class CatalogueTests
     }
 
     [Fact]
-    public void Every_event_type_travels_under_a_short_alias_made_of_its_name()
+    public void Every_event_reads_back_from_its_compact_form_whatever_its_stamp_and_tags()
     {
-        // Without an alias Orleans writes the body's full type and assembly name into every record (about 70 bytes).
+        var sample = Samples.Event(7);
+        RunEvent[] variants =
+        [
+            sample,
+            sample with { Stamp = sample.Stamp with { TraceId = null, SpanId = null } },
+            sample with { Stamp = sample.Stamp with { TraceId = "|hierarchical.1.", SpanId = null } },
+            sample with { Stamp = sample.Stamp with { Clock = new HybridTime(sample.Stamp.Clock.WallMilliseconds + 5_000, 3) } },
+            sample with { Stamp = sample.Stamp with { Clock = new HybridTime(sample.Stamp.Clock.WallMilliseconds - 5_000, 0), Sequence = long.MaxValue } },
+            sample with { Stamp = sample.Stamp with { Timestamp = new DateTimeOffset(2026, 11, 23, 15, 2, 7, 123, TimeSpan.FromHours(1)).AddTicks(4567) } },
+            sample with { Tags = EventTags.None },
+            sample with { Tags = new EventTags("ses-1", "mdl-ü", "op-1", "rep-1", "batch-1", "blob-1", "tr-1") },
+        ];
+        foreach (var sent in variants.Concat(Samples.Bodies.Select(b => Samples.Event(7, b))))
+        {
+            var read = EventCodec.Decode(EventCodec.Encode(sent, Samples.Serializer), Samples.Serializer);
+
+            Assert.Equal(sent.Stamp, read.Stamp);
+            Assert.Equal(sent.Tags, read.Tags);
+            Assert.Equal(JsonSerializer.Serialize<object>(sent.Body), JsonSerializer.Serialize<object>(read.Body));
+        }
+
+        // A typical event: well under Orleans' form of it.
+        var typical = Samples.Event(7, new TrainingFinished("forward_backward", 2.5, TimeSpan.FromMilliseconds(5.4), null));
+        var compact = EventCodec.Encode(typical, Samples.Serializer).Length;
+        Assert.True(compact < Samples.Serializer.SerializeToArray(typical).Length * 0.7, $"{compact} bytes");
+        var truncated = EventCodec.Encode(sample, Samples.Serializer)[..20];
+        Assert.ThrowsAny<Exception>(() => EventCodec.Decode(truncated, Samples.Serializer));
+    }
+
+    [Fact]
+    public void Every_event_type_travels_under_a_short_alias_made_of_its_name_and_a_well_known_id()
+    {
+        // Without them Orleans writes the body's full type and assembly name into every record (about 70 bytes); with an
+        // id, two bytes. Ids are forever: stored events name their type by it.
         Assert.All(Samples.Bodies, b => Assert.Equal($"ev:{b.Type}", Assert.Single(b.GetType().GetCustomAttributes(typeof(AliasAttribute), false).Cast<AliasAttribute>()).Alias));
+        var ids = Samples.Bodies.Select(b => Assert.Single(b.GetType().GetCustomAttributes(typeof(IdAttribute), false).Cast<IdAttribute>()).Id).ToList();
+        Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.All(ids, id => Assert.InRange(id, 7101u, 7199u));
     }
 
     [Fact]

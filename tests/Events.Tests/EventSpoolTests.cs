@@ -89,6 +89,38 @@ public sealed class EventSpoolTests : IDisposable
     }
 
     [Fact]
+    public void Records_in_the_earlier_Orleans_form_are_read_beside_compact_ones()
+    {
+        // A segment as earlier versions wrote it: magic EVT1, length, CRC-32, the event in Orleans' binary format.
+        Directory.CreateDirectory(_directory);
+        using (var file = File.Create(Path.Combine(_directory, $"{1:D19}.seg")))
+        {
+            foreach (var sequence in new long[] { 1, 2 })
+            {
+                var payload = Samples.Serializer.SerializeToArray(Samples.Event(sequence));
+                var header = new byte[12];
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header, 0x31545645);
+                System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(header.AsSpan(4), payload.Length);
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(8), System.IO.Hashing.Crc32.HashToUInt32(payload));
+                file.Write(header);
+                file.Write(payload);
+            }
+        }
+
+        using (var spool = Open())
+        {
+            Assert.Equal(2, spool.LastSequence);
+            AppendRange(spool, 3, 2);
+        }
+
+        using var reopened = Open();
+        var read = reopened.ReadAfter(0);
+        Assert.Equal([1L, 2, 3, 4], read.Select(e => e.Stamp.Sequence));
+        Assert.All(read, e => Assert.Equal(Samples.Event(e.Stamp.Sequence).Stamp, e.Stamp));
+        Assert.Equal(0, reopened.Skipped);
+    }
+
+    [Fact]
     public void Trimming_deletes_only_segments_the_recorder_holds_whole_and_a_gap_is_refused()
     {
         using var spool = Open(segmentBytes: 2048);

@@ -134,6 +134,21 @@ public sealed class RedisEventStoreTests : EventStoreContract
     public override async Task DisposeAsync() => await _redis.DisposeAsync();
 
     [Fact]
+    public async Task Entries_in_the_earlier_Orleans_form_are_read_beside_compact_ones()
+    {
+        // An entry as earlier versions wrote it: field e, the event in Orleans' binary format.
+        var database = _redis.Connection.GetDatabase();
+        await database.StreamAddAsync("coordinator/cluster-1/events/{run-1}:node-1", "e", Samples.Serializer.SerializeToArray(Samples.Event(1)), "1-1");
+        await Store.AppendAsync("run-1", "node-1", [Samples.Event(2)]);
+
+        var read = await Store.ReadAsync("run-1", "node-1");
+
+        Assert.Equal([Samples.Event(1).Stamp, Samples.Event(2).Stamp], read.Select(e => e.Stamp));
+        var compact = await database.StreamRangeAsync("coordinator/cluster-1/events/{run-1}:node-1", "2-1", "2-1");
+        Assert.False(compact.Single()["c"].IsNull);
+    }
+
+    [Fact]
     public async Task A_run_expires_after_the_retention_and_leaves_the_index_when_pruned()
     {
         await Store.AppendAsync("run-1", "node-1", [Samples.Event(1)]);

@@ -14,6 +14,7 @@ public enum EntityKind
 /// <summary>An entity's status as the node saw it change (for example a model from Placed to Loaded).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:coordinator.state_changed")]
+[Id(7103)]
 public sealed record StateChanged(
     [property: Id(0)] EntityKind Entity,
     [property: Id(1)] string EntityId,
@@ -28,6 +29,7 @@ public sealed record StateChanged(
 /// <summary>A model was given a slot on a replica (tags: model, replica).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:coordinator.model_placed")]
+[Id(7104)]
 public sealed record ModelPlaced([property: Id(0)] string PlacementKey) : RunEventBody
 {
     /// <inheritdoc />
@@ -37,6 +39,7 @@ public sealed record ModelPlaced([property: Id(0)] string PlacementKey) : RunEve
 /// <summary>A replica was declared dead (tag: replica), and why.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:coordinator.replica_dead")]
+[Id(7105)]
 public sealed record ReplicaDeclaredDead([property: Id(0)] string Reason) : RunEventBody
 {
     /// <inheritdoc />
@@ -46,6 +49,7 @@ public sealed record ReplicaDeclaredDead([property: Id(0)] string Reason) : RunE
 /// <summary>A model accepted an operation (tags: model, operation).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:coordinator.operation_submitted")]
+[Id(7106)]
 public sealed record OperationSubmitted(
     [property: Id(0)] string Kind,
     [property: Id(1)] long Sequence,
@@ -58,6 +62,7 @@ public sealed record OperationSubmitted(
 /// <summary>A model recorded an operation's outcome (tags: model, operation); <paramref name="Error"/> is the error text when it failed.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:coordinator.operation_completed")]
+[Id(7107)]
 public sealed record OperationCompleted(
     [property: Id(0)] string Kind,
     [property: Id(1)] bool Succeeded,

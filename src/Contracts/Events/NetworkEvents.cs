@@ -12,6 +12,7 @@ public enum ConnectionState
 /// <summary>A connection to a peer changed (p2p, data-parallel runs).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:network.connection_changed")]
+[Id(7119)]
 public sealed record ConnectionChanged(
     [property: Id(0)] string Peer,
     [property: Id(1)] ConnectionState State,
@@ -24,6 +25,7 @@ public sealed record ConnectionChanged(
 /// <summary>This node's gossip neighbours changed.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:network.gossip_neighbours_changed")]
+[Id(7120)]
 public sealed record GossipNeighboursChanged([property: Id(0)] IReadOnlyList<string> Peers) : RunEventBody
 {
     /// <inheritdoc />
@@ -33,6 +35,7 @@ public sealed record GossipNeighboursChanged([property: Id(0)] IReadOnlyList<str
 /// <summary>The measured round trip to a peer changed.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:network.peer_latency_changed")]
+[Id(7121)]
 public sealed record PeerLatencyChanged(
     [property: Id(0)] string Peer,
     [property: Id(1)] TimeSpan RoundTrip) : RunEventBody
@@ -44,6 +47,7 @@ public sealed record PeerLatencyChanged(
 /// <summary>A blob became available on this node (tag: blob hash).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:network.blob_added")]
+[Id(7122)]
 public sealed record BlobAdded([property: Id(0)] long Bytes) : RunEventBody
 {
     /// <inheritdoc />
@@ -78,6 +82,7 @@ public enum TransferDirection
 /// </summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:transfer.started")]
+[Id(7123)]
 public sealed record TransferStarted(
     [property: Id(0)] TransferKind Kind,
     [property: Id(1)] TransferDirection Direction,
@@ -91,6 +96,7 @@ public sealed record TransferStarted(
 /// <summary>A transfer's progress (tag: transfer id); at most one every few seconds per transfer.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:transfer.progressed")]
+[Id(7124)]
 public sealed record TransferProgressed(
     [property: Id(0)] long Bytes,
     [property: Id(1)] long? TotalBytes) : RunEventBody
@@ -102,6 +108,7 @@ public sealed record TransferProgressed(
 /// <summary>A transfer ended (tag: transfer id): succeeded, or failed with <paramref name="Error"/>.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:transfer.completed")]
+[Id(7125)]
 public sealed record TransferCompleted(
     [property: Id(0)] long Bytes,
     [property: Id(1)] bool Succeeded,
@@ -114,6 +121,7 @@ public sealed record TransferCompleted(
 /// <summary>This node sent a gossip message (tag: blob hash when it announces one).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:network.gossip_sent")]
+[Id(7126)]
 public sealed record GossipSent(
     [property: Id(0)] string MessageKind,
     [property: Id(1)] int Peers) : RunEventBody
@@ -125,6 +133,7 @@ public sealed record GossipSent(
 /// <summary>This node received a gossip message from a peer (tag: blob hash when it announces one).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:network.gossip_received")]
+[Id(7127)]
 public sealed record GossipReceived(
     [property: Id(0)] string MessageKind,
     [property: Id(1)] string Peer) : RunEventBody

@@ -8,6 +8,7 @@ namespace Coordinator.Contracts.Events;
 /// </summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:resources.snapshot")]
+[Id(7128)]
 public sealed record ResourceSnapshot(
     [property: Id(0)] double CpuUtilization,
     [property: Id(1)] long MemoryBytes,

@@ -14,6 +14,7 @@ public enum NodeRole
 /// <summary>Once per node at its start: who it is in the run.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:run.started")]
+[Id(7101)]
 public sealed record RunStarted(
     [property: Id(0)] NodeRole Role,
     [property: Id(1)] string ConfigHash,
@@ -38,6 +39,7 @@ public enum LogSeverity
 /// <summary>A warning or error log line of the node, kept with the run's facts.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:log.recorded")]
+[Id(7102)]
 public sealed record LogRecorded(
     [property: Id(0)] LogSeverity Severity,
     [property: Id(1)] string Category,

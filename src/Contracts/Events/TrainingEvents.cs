@@ -3,6 +3,7 @@ namespace Coordinator.Contracts.Events;
 /// <summary>Batches handed to a node for a step (tags: model, and one event per batch with its batch id when known).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.batches_assigned")]
+[Id(7108)]
 public sealed record BatchesAssigned([property: Id(0)] IReadOnlyList<string> BatchIds) : RunEventBody
 {
     /// <inheritdoc />
@@ -12,6 +13,7 @@ public sealed record BatchesAssigned([property: Id(0)] IReadOnlyList<string> Bat
 /// <summary>An adapter was loaded on a trainer (tags: model, replica).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.adapter_loaded")]
+[Id(7109)]
 public sealed record AdapterLoaded([property: Id(0)] string AdapterKey) : RunEventBody
 {
     /// <inheritdoc />
@@ -21,6 +23,7 @@ public sealed record AdapterLoaded([property: Id(0)] string AdapterKey) : RunEve
 /// <summary>An adapter was unloaded from a trainer (tags: model, replica).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.adapter_unloaded")]
+[Id(7110)]
 public sealed record AdapterUnloaded([property: Id(0)] string AdapterKey) : RunEventBody
 {
     /// <inheritdoc />
@@ -33,6 +36,7 @@ public sealed record AdapterUnloaded([property: Id(0)] string AdapterKey) : RunE
 /// </summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.started")]
+[Id(7111)]
 public sealed record TrainingStarted([property: Id(0)] string Kind) : RunEventBody
 {
     /// <inheritdoc />
@@ -42,6 +46,7 @@ public sealed record TrainingStarted([property: Id(0)] string Kind) : RunEventBo
 /// <summary>A trainer finished an operation (tags: model, operation): its loss when it has one, and its device time.</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.finished")]
+[Id(7112)]
 public sealed record TrainingFinished(
     [property: Id(0)] string Kind,
     [property: Id(1)] double? Loss,
@@ -55,6 +60,7 @@ public sealed record TrainingFinished(
 /// <summary>Received results began to be deserialized (tags: blob or batch).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.results_deserialize_started")]
+[Id(7113)]
 public sealed record ResultsDeserializeStarted([property: Id(0)] long Bytes) : RunEventBody
 {
     /// <inheritdoc />
@@ -64,6 +70,7 @@ public sealed record ResultsDeserializeStarted([property: Id(0)] long Bytes) : R
 /// <summary>Received results were deserialized (tags: blob or batch).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.results_deserialized")]
+[Id(7114)]
 public sealed record ResultsDeserialized([property: Id(0)] TimeSpan Duration) : RunEventBody
 {
     /// <inheritdoc />
@@ -73,6 +80,7 @@ public sealed record ResultsDeserialized([property: Id(0)] TimeSpan Duration) : 
 /// <summary>Deserialized results are being applied to the model (tags: model, batch).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:training.results_applying")]
+[Id(7115)]
 public sealed record ResultsApplying([property: Id(0)] int Count) : RunEventBody
 {
     /// <inheritdoc />
@@ -82,6 +90,7 @@ public sealed record ResultsApplying([property: Id(0)] int Count) : RunEventBody
 /// <summary>A checkpoint (adapter state file, or a serialized model) was written (tags: model; transfer when uploaded after).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:checkpoint.written")]
+[Id(7116)]
 public sealed record CheckpointWritten(
     [property: Id(0)] string Path,
     [property: Id(1)] long Bytes,
@@ -95,6 +104,7 @@ public sealed record CheckpointWritten(
 /// <summary>A checkpoint was read and applied (tags: model).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:checkpoint.read")]
+[Id(7117)]
 public sealed record CheckpointRead(
     [property: Id(0)] string Path,
     [property: Id(1)] long Step,
@@ -107,6 +117,7 @@ public sealed record CheckpointRead(
 /// <summary>A peer asked this node for parameters during warm-up (transfer follows, tag: transfer).</summary>
 [GenerateSerializer, Immutable]
 [Alias("ev:warmup.parameters_requested")]
+[Id(7118)]
 public sealed record ParametersRequested([property: Id(0)] string Peer) : RunEventBody
 {
     /// <inheritdoc />

@@ -7,8 +7,8 @@ namespace Coordinator.Events.Spool;
 
 /// <summary>
 /// A node's crash-safe local spool of run events: append-only segment files in one directory. Each record is framed as
-/// magic, payload length, CRC-32 of the payload, then the payload (the event in Orleans' binary format, the wire format
-/// of the events' shipping). A record cut short by a crash (a torn tail) or damaged on disk is skipped and counted
+/// magic, payload length, CRC-32 of the payload, then the payload: the event in its compact form (<see cref="EventCodec"/>,
+/// magic <c>EVT2</c>), or, in records written before it, in Orleans' binary format (<c>EVT1</c>), which is still read. A record cut short by a crash (a torn tail) or damaged on disk is skipped and counted
 /// when the spool is read; the next record is found again by its magic. Appends are buffered until <see cref="Flush"/>
 /// (the emitter flushes whenever its queue runs empty); what was flushed has reached the operating system, so a killed
 /// process loses nothing flushed. Segments roll at a size; whole segments are
@@ -17,7 +17,8 @@ namespace Coordinator.Events.Spool;
 /// </summary>
 public sealed class EventSpool : IDisposable
 {
-    internal const uint Magic = 0x31545645; // "EVT1" little-endian
+    internal const uint Magic = 0x32545645; // "EVT2" little-endian: the compact form
+    internal const uint OrleansMagic = 0x31545645; // "EVT1": Orleans' binary format, written by earlier versions
     internal const int HeaderBytes = 12;
     internal const int MaxRecordBytes = 1 << 20;
     private const string Extension = ".seg";
@@ -114,7 +115,7 @@ public sealed class EventSpool : IDisposable
             throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {LastSequence}.", nameof(runEvent));
         }
 
-        var payload = _serializer.SerializeToArray(runEvent);
+        var payload = EventCodec.Encode(runEvent, _serializer);
         if (payload.Length > MaxRecordBytes)
         {
             throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most a spool record holds is {MaxRecordBytes}.", nameof(runEvent));
@@ -244,7 +245,8 @@ public sealed class EventSpool : IDisposable
         {
             var span = bytes.AsSpan(position);
             var length = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
-            var whole = BinaryPrimitives.ReadUInt32LittleEndian(span) == Magic
+            var magic = BinaryPrimitives.ReadUInt32LittleEndian(span);
+            var whole = magic is Magic or OrleansMagic
                 && length is >= 0 and <= MaxRecordBytes
                 && position + HeaderBytes + length <= bytes.Length
                 && Crc32.HashToUInt32(span.Slice(HeaderBytes, length)) == BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
@@ -253,7 +255,8 @@ public sealed class EventSpool : IDisposable
             {
                 try
                 {
-                    runEvent = _serializer.Deserialize<RunEvent>(bytes.AsSpan(position + HeaderBytes, length));
+                    var payload = bytes.AsSpan(position + HeaderBytes, length);
+                    runEvent = magic == Magic ? EventCodec.Decode(payload, _serializer) : _serializer.Deserialize<RunEvent>(payload);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -270,7 +273,7 @@ public sealed class EventSpool : IDisposable
                     damaged = true;
                 }
 
-                var next = bytes.AsSpan(position + 1).IndexOf(MagicBytes);
+                var next = NextMagic(bytes.AsSpan(position + 1));
                 position = next < 0 ? bytes.Length : position + 1 + next;
                 continue;
             }
@@ -289,5 +292,25 @@ public sealed class EventSpool : IDisposable
         return (events, from + validEnd);
     }
 
-    private static ReadOnlySpan<byte> MagicBytes => [0x45, 0x56, 0x54, 0x31];
+    /// <summary>Where the next record's magic (of either form) starts in <paramref name="bytes"/>; -1 when none does.</summary>
+    private static int NextMagic(ReadOnlySpan<byte> bytes)
+    {
+        for (var at = 0; at + 4 <= bytes.Length;)
+        {
+            var next = bytes[at..].IndexOf("EVT"u8);
+            if (next < 0 || at + next + 4 > bytes.Length)
+            {
+                return -1;
+            }
+
+            if (bytes[at + next + 3] is (byte)'1' or (byte)'2')
+            {
+                return at + next;
+            }
+
+            at += next + 1;
+        }
+
+        return -1;
+    }
 }

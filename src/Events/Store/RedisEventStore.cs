@@ -1,4 +1,5 @@
 using Coordinator.Contracts.Events;
+using Coordinator.Events.Spool;
 using Orleans.Serialization;
 using StackExchange.Redis;
 
@@ -7,7 +8,9 @@ namespace Coordinator.Events.Store;
 /// <summary>
 /// The cluster's event store: one Redis stream per run and node, <c>coordinator/{cluster}/events/{run}:{node}</c> (beside
 /// the cluster's other keys, so <c>clear-persistence</c> takes them too), whose entry ids
-/// are the events' sequences (<c>{sequence}-1</c>), so Redis itself orders them and refuses a repeat. An append is one
+/// are the events' sequences (<c>{sequence}-1</c>), so Redis itself orders them and refuses a repeat; each entry holds
+/// the event in its compact form (<see cref="EventCodec"/>, field <c>c</c>; entries of earlier versions, field <c>e</c>,
+/// in Orleans' binary format, are still read). An append is one
 /// script run: it drops what the stream holds, adds the rest and renews the run's expiry (the retention).
 /// The run's node set shares the run's hash slot; the run index is a sorted set by last append.
 /// </summary>
@@ -26,7 +29,7 @@ public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer ser
         for i = 3, #ARGV, 2 do
           local sequence = tonumber(ARGV[i])
           if sequence > last then
-            redis.call('XADD', KEYS[1], ARGV[i] .. '-1', 'e', ARGV[i + 1])
+            redis.call('XADD', KEYS[1], ARGV[i] .. '-1', 'c', ARGV[i + 1])
             last = sequence
           end
         end
@@ -52,7 +55,7 @@ public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer ser
         foreach (var runEvent in events)
         {
             arguments.Add(runEvent.Stamp.Sequence);
-            arguments.Add(serializer.SerializeToArray(runEvent));
+            arguments.Add(EventCodec.Encode(runEvent, serializer));
         }
 
         var last = (long)(await database.ScriptEvaluateAsync(AppendScript, [StreamKey(runId, nodeId), NodesKey(runId)], [.. arguments]));
@@ -80,7 +83,9 @@ public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer ser
             var entries = await database.StreamRangeAsync(StreamKey(runId, nodeId), $"{from + 1}-0", "+", Math.Min(Page, max - read.Count));
             foreach (var entry in entries)
             {
-                read.Add(serializer.Deserialize<RunEvent>((byte[])entry["e"]!)!);
+                // Field c: the compact form; e: Orleans' binary format, written by earlier versions.
+                var compact = entry["c"];
+                read.Add(compact.IsNull ? serializer.Deserialize<RunEvent>((byte[])entry["e"]!)! : EventCodec.Decode((byte[])compact!, serializer));
                 from = Sequence(entry.Id);
             }
 
