@@ -19,7 +19,7 @@ public sealed class EventEmitterTests : IDisposable
         using var spool = EventSpool.Open(_directory, Samples.Serializer);
         var emitter = new EventEmitter(spool, new HybridClock(TimeProvider.System), TimeProvider.System, "run-1", "node-1");
         using var source = new ActivitySource("emitter-test");
-        using var listener = new ActivityListener { ShouldListenTo = s => s == source, Sample = (ref _) => ActivitySamplingResult.AllData };
+        using var listener = new ActivityListener { ShouldListenTo = s => s == source, Sample = (ref _) => ActivitySamplingResult.AllDataAndRecorded };
         ActivitySource.AddActivityListener(listener);
         string? traceId = null;
 
@@ -46,6 +46,39 @@ public sealed class EventEmitterTests : IDisposable
         emitter.Emit(new TrainingStarted("forward"));
         Assert.Equal(1, emitter.Lost);
         Assert.Equal(4000, spool.LastSequence);
+    }
+
+    [Fact]
+    public async Task The_writer_wakes_for_each_burst_after_running_idle_and_an_unrecorded_trace_is_not_stamped()
+    {
+        using var spool = EventSpool.Open(_directory, Samples.Serializer);
+        await using var emitter = new EventEmitter(spool, new HybridClock(TimeProvider.System), TimeProvider.System, "run-1", "node-1");
+        using var source = new ActivitySource("emitter-idle-test");
+        using var listener = new ActivityListener { ShouldListenTo = s => s == source, Sample = (ref _) => ActivitySamplingResult.PropagationData };
+        ActivitySource.AddActivityListener(listener);
+
+        // Each burst is written while the emitter stays open: the writer drained the last one and waits, so the burst must wake it.
+        for (var burst = 1; burst <= 20; burst++)
+        {
+            using (source.StartActivity("unsampled"))
+            {
+                for (var i = 0; i < burst; i++)
+                {
+                    emitter.Emit(new TrainingStarted("forward"));
+                }
+            }
+
+            var expected = burst * (burst + 1) / 2;
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (spool.LastSequence < expected)
+            {
+                Assert.True(DateTime.UtcNow < deadline, $"burst {burst} was not written: the spool holds {spool.LastSequence} of {expected}");
+                await Task.Yield();
+            }
+        }
+
+        Assert.All(spool.ReadAfter(0), e => Assert.Null(e.Stamp.TraceId));
+        Assert.Equal(0, emitter.Lost);
     }
 
     [Fact]

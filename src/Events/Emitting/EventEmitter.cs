@@ -9,7 +9,7 @@ namespace Coordinator.Events.Emitting;
 
 /// <summary>
 /// Where a node's code records the facts of a run. <see cref="Emit"/> stamps the event (wall time, hybrid clock, the
-/// current activity's trace and span) and only enqueues it, so emitting never waits for a disk or the network; one
+/// current activity's trace and span when it is recorded) and only enqueues it, so emitting never waits for a disk or the network; one
 /// background writer gives events their gapless per-node sequence, in the order they were stamped, and appends them
 /// to the node's <see cref="EventSpool"/>.
 /// </summary>
@@ -57,12 +57,14 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
     public void Emit(RunEventBody body, EventTags? tags = null)
     {
         ArgumentNullException.ThrowIfNull(body);
-        var activity = Activity.Current;
+        // Only a recorded activity's trace reaches a backend; an unsampled one would name a trace nobody has.
+        var activity = Activity.Current is { Recorded: true } current ? current : null;
         bool wake;
         lock (_stamping)
         {
-            if (_completed)
+            if (_completed || _writer.IsCompleted)
             {
+                // Disposed, or the writer died (it counted and logged why): nothing would write this fact.
                 Interlocked.Increment(ref _lost);
                 return;
             }
@@ -138,9 +140,10 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
                     _spool.Append(new RunEvent(
                         new EventStamp(RunId, NodeId, _spool.LastSequence + 1, at, clock, traced ? trace.ToHexString() : null, traced ? span.ToHexString() : null), tags, body));
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
+                catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
-                    // The writer must outlive a failed append, or every later fact would be lost with it.
+                    // The writer must outlive a failed append (a full disk, an event it cannot encode), or every later fact
+                    // would be lost with it.
                     if (Interlocked.Increment(ref _lost) == 1)
                     {
                         LogLost(_logger, ex, body.Type);
@@ -153,7 +156,7 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
             {
                 _spool.Flush();
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ObjectDisposedException)
             {
                 LogFlushFailed(_logger, ex);
             }

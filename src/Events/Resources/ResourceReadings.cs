@@ -15,6 +15,7 @@ public static class ResourceReadings
     private static readonly Lock GpuLock = new();
     private static IReadOnlyList<GpuReading> _gpus = [];
     private static long? _gpusAt;
+    private static Task? _gpuQuery;
 
     /// <summary>Bytes free on the disk that holds <paramref name="directory"/> (the longest mount point containing it).</summary>
     public static long FreeDisk(string directory)
@@ -52,21 +53,39 @@ public static class ResourceReadings
     }
 
     /// <summary>
-    /// The machine's NVIDIA GPUs as <c>nvidia-smi</c> reports them, read at most every <see cref="GpuReadingAge"/>; empty
-    /// where it is not on PATH (no GPU, or a container without the NVIDIA runtime) or does not answer in 2 s.
+    /// The machine's NVIDIA GPUs as <c>nvidia-smi</c> reports them: the last reading, at once. A reading older than
+    /// <see cref="GpuReadingAge"/> is refreshed in the background, never on the caller's thread (scrapes call this), and
+    /// never while the last query still runs. Empty where nvidia-smi is not on PATH (no GPU, or a container without the
+    /// NVIDIA runtime) or fails; after a query that did not answer in 2 s (a hung driver), none is tried for 5 minutes.
     /// </summary>
     public static IReadOnlyList<GpuReading> Gpus()
     {
         lock (GpuLock)
         {
             var now = Environment.TickCount64;
-            if (_gpusAt is not { } at || now - at >= GpuReadingAge.TotalMilliseconds)
+            if ((_gpusAt is not { } at || now - at >= GpuReadingAge.TotalMilliseconds) && _gpuQuery is null or { IsCompleted: true })
             {
-                _gpus = Find("nvidia-smi") is { } executable ? QueryGpus(executable, TimeSpan.FromSeconds(2)) : [];
                 _gpusAt = now;
+                _gpuQuery = Task.Run(RefreshGpus);
             }
 
             return _gpus;
+        }
+    }
+
+    private static void RefreshGpus()
+    {
+        var timeout = TimeSpan.FromSeconds(2);
+        var started = Stopwatch.GetTimestamp();
+        var read = Find("nvidia-smi") is { } executable ? QueryGpus(executable, timeout) : [];
+        var late = Stopwatch.GetElapsedTime(started) >= timeout;
+        lock (GpuLock)
+        {
+            _gpus = read;
+            if (late)
+            {
+                _gpusAt = Environment.TickCount64 + (long)TimeSpan.FromMinutes(5).TotalMilliseconds;
+            }
         }
     }
 
@@ -94,7 +113,8 @@ public static class ResourceReadings
 
             var output = process.StandardOutput.ReadToEndAsync();
             _ = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(timeout) || !output.Wait(timeout))
+            var started = Stopwatch.GetTimestamp();
+            if (!process.WaitForExit(timeout) || !output.Wait(timeout - Stopwatch.GetElapsedTime(started) is { Ticks: > 0 } left ? left : TimeSpan.Zero))
             {
                 process.Kill(entireProcessTree: true);
                 return [];

@@ -10,7 +10,8 @@ namespace Coordinator.Events.Shipping;
 /// Sends this node's spooled events to their recorders (<see cref="IEventRecorderGrain"/>, one per run and node) every
 /// <c>Events:ShipPeriod</c>, in batches of up to <c>Events:ShipBatch</c>, and trims the spool through what the recorder
 /// answers it holds. A batch that fails (no coordinator silo, storage down) is sent again next period: at least once
-/// on the wire, once in the store (and, with <see cref="EventLogExport"/>, once as an exported log record). When the host stops, what is left is sent once more; what still cannot be sent
+/// on the wire, once in the store (and, with <see cref="EventLogExport"/>, once as an exported log record, also when
+/// the answer to a stored batch was lost). When the host stops, what is left is sent once more; what still cannot be sent
 /// stays in the spool for the next start.
 /// </summary>
 internal sealed partial class EventShipper(
@@ -18,6 +19,10 @@ internal sealed partial class EventShipper(
     : BackgroundService
 {
     private readonly Dictionary<string, long> _highWater = new(StringComparer.Ordinal);
+
+    // Per recorder: the last sequence exported as a log record. Events a recorder already held when this process first
+    // asked are not exported (a process that died between storing and exporting leaves those out of the export).
+    private readonly Dictionary<string, long> _exported = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _shipping = new(1, 1);
     private long _shipped;
     private bool _failing;
@@ -43,20 +48,29 @@ internal sealed partial class EventShipper(
                 var run = batch[0].Stamp.RunId;
                 var node = batch[0].Stamp.NodeId;
                 var sent = batch.TakeWhile(e => e.Stamp.RunId == run && e.Stamp.NodeId == node).ToList();
-                var recorder = grains.GetGrain<IEventRecorderGrain>(RecorderKeys.Of(run, node));
-                if (!_highWater.TryGetValue(RecorderKeys.Of(run, node), out var held))
+                var key = RecorderKeys.Of(run, node);
+                var recorder = grains.GetGrain<IEventRecorderGrain>(key);
+                if (!_highWater.TryGetValue(key, out var held))
                 {
                     held = await recorder.GetHighWaterAsync();
+                    _exported.TryAdd(key, held);
                 }
 
                 var fresh = sent.Where(e => e.Stamp.Sequence > held).ToList();
                 if (fresh.Count > 0)
                 {
                     held = await recorder.AppendAsync(fresh);
-                    export?.Write(fresh);
                 }
 
-                _highWater[RecorderKeys.Of(run, node)] = held;
+                // What the recorder holds and was not exported yet: this batch, or one whose answer was lost last time.
+                if (export is not null)
+                {
+                    var exported = _exported[key];
+                    export.Write(sent.Where(e => e.Stamp.Sequence > exported && e.Stamp.Sequence <= held));
+                    _exported[key] = Math.Max(exported, held);
+                }
+
+                _highWater[key] = held;
                 Volatile.Write(ref _shipped, sent[^1].Stamp.Sequence);
                 spool.TrimThrough(_shipped);
                 if (_failing)

@@ -22,12 +22,15 @@ public sealed record EventView(
     string? TraceId,
     string? SpanId)
 {
-    /// <summary>The options events are written with: camel case, enums by name, no escaping beyond JSON's (pages set text, never HTML).</summary>
+    /// <summary>The options events are written with: camel case, enums by name, non-finite numbers by name, no escaping beyond JSON's (pages set text, never HTML).</summary>
     public static JsonSerializerOptions Json { get; } = new(JsonSerializerDefaults.Web)
     {
         Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new JsonStringEnumConverter() },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+
+        // A diverged loss is NaN or infinite: written as "NaN", "Infinity", not refused.
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
     };
 
     /// <summary>The view of <paramref name="runEvent"/>.</summary>

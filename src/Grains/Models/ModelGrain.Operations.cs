@@ -874,7 +874,10 @@ internal sealed partial class ModelGrain
 
         public static OperationRecord Finished(OperationTicket ticket, FinishedOperation entry, OperationOutput? output)
         {
-            var record = new OperationRecord(ticket, null, entry.SubmittedAt, entry.IdempotencyKey);
+            // Restored after a failover: a caller may have been told already, by the activation that counted its time to first
+            // response, so it is not counted again (an outcome first told after a failover goes uncounted). Its persisted
+            // form is this entry.
+            var record = new OperationRecord(ticket, null, entry.SubmittedAt, entry.IdempotencyKey) { Answered = true, _finishedEntry = entry };
             record.Stage(entry.Status, output, entry.ErrorCode, entry.ErrorMessage, entry.CompletedAt);
             record.Publish();
             return record;
