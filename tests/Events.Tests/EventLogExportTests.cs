@@ -1,6 +1,7 @@
 using Coordinator.Contracts.Events;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Events.Shipping;
+using Coordinator.TestSupport;
 using Microsoft.Extensions.Logging;
 
 namespace Coordinator.Events.Tests;
@@ -32,33 +33,5 @@ public sealed class EventLogExportTests
         Assert.Equal(Samples.Event(1).Stamp.TraceId, diverged[CoordinatorTelemetry.RecordedTraceId]);
         Assert.Equal(4500d, records[1].Attributes["event.bytes"]);
         Assert.Equal(0, export.Failed);
-    }
-
-    /// <summary>A logger provider that keeps what is logged, with the state's attributes (test double).</summary>
-    private sealed class CapturingLoggerDouble : ILoggerProvider
-    {
-        public List<(string Category, Dictionary<string, object?> Attributes)> Records { get; } = [];
-
-        public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
-
-        public void Dispose()
-        {
-        }
-
-        private sealed class Logger(CapturingLoggerDouble owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-            {
-                if (state is IEnumerable<KeyValuePair<string, object?>> attributes)
-                {
-                    owner.Records.Add((category, attributes.ToDictionary(a => a.Key, a => a.Value)));
-                }
-            }
-        }
     }
 }

@@ -7,6 +7,8 @@ using Coordinator.Events.Shipping;
 using Coordinator.Events.Spool;
 using Coordinator.Events.Store;
 using Microsoft.Extensions.DependencyInjection;
+using Coordinator.TestSupport;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orleans.Serialization;
 
@@ -70,7 +72,9 @@ public sealed class EventShippingTests : IAsyncLifetime
     {
         using var spool = OpenSpool();
         await EmitAsync(spool, 2500);
-        var shipper = Shipper(spool);
+        var logs = new CapturingLoggerDouble();
+        using var loggers = LoggerFactory.Create(b => b.AddProvider(logs));
+        var shipper = Shipper(spool, new EventLogExport(loggers));
         _store.Failing = failAfterStoring ? FlakyEventStoreDouble.Mode.AfterStoring : FlakyEventStoreDouble.Mode.BeforeStoring;
 
         Assert.False(await shipper.ShipAsync());
@@ -81,6 +85,10 @@ public sealed class EventShippingTests : IAsyncLifetime
         Assert.True(await shipper.ShipAsync());
         Assert.Equal(2500, shipper.Shipped);
         Assert.Equal(Enumerable.Range(1, 2500).Select(i => (long)i), (await _store.ReadAsync("run-1", "node-1")).Select(e => e.Stamp.Sequence));
+
+        // Exported as log records once each, also the batch whose answer was lost after storing it.
+        Assert.Equal(Enumerable.Range(1, 2500).Select(i => (long)i),
+            logs.Records.Where(r => r.Category == EventLogExport.Category).Select(r => (long)r.Attributes["event.sequence"]!));
     }
 
     [Fact]
@@ -107,8 +115,8 @@ public sealed class EventShippingTests : IAsyncLifetime
     // Small segments, so trimming has whole segments to delete.
     private EventSpool OpenSpool() => EventSpool.Open(SpoolDirectory, Serializer, segmentBytes: 16 << 10);
 
-    private EventShipper Shipper(EventSpool spool) =>
-        new(spool, _c.Grains, new EventsOptions { ShipBatch = 700 }, _c.Time, NullLogger<EventShipper>.Instance);
+    private EventShipper Shipper(EventSpool spool, EventLogExport? export = null) =>
+        new(spool, _c.Grains, new EventsOptions { ShipBatch = 700 }, _c.Time, NullLogger<EventShipper>.Instance, export);
 
     private async Task EmitAsync(EventSpool spool, int count)
     {
