@@ -20,7 +20,9 @@ public sealed record ClusterState(
     public static ClusterState Of(RunTimeline timeline, DateTimeOffset at)
     {
         ArgumentNullException.ThrowIfNull(timeline);
-        var nodes = new Dictionary<string, NodeState>(StringComparer.Ordinal);
+
+        // Folded into mutable per-node tallies, records made once at the end: a fold allocates per change, not per event.
+        var nodes = new Dictionary<string, NodeTally>(StringComparer.Ordinal);
         var entities = new Dictionary<(EntityKind, string), EntityState>();
         var inFlight = new Dictionary<string, OperationInFlight>(StringComparer.Ordinal);
         var (succeeded, failed) = (0, 0);
@@ -32,15 +34,20 @@ public sealed record ClusterState(
                 continue;
             }
 
-            var node = nodes.TryGetValue(stamp.NodeId, out var known) ? known : new NodeState(stamp.NodeId, null, null, stamp.Timestamp, 0, null);
-            node = node with { LastEventAt = stamp.Timestamp > node.LastEventAt ? stamp.Timestamp : node.LastEventAt, Events = node.Events + 1 };
+            if (!nodes.TryGetValue(stamp.NodeId, out var node))
+            {
+                nodes[stamp.NodeId] = node = new NodeTally { LastEventAt = stamp.Timestamp };
+            }
+
+            node.LastEventAt = stamp.Timestamp > node.LastEventAt ? stamp.Timestamp : node.LastEventAt;
+            node.Events++;
             switch (runEvent.Body)
             {
                 case RunStarted started:
-                    node = node with { Role = started.Role, StartedAt = started.StartedAt };
+                    (node.Role, node.StartedAt) = (started.Role, started.StartedAt);
                     break;
                 case ResourceSnapshot resources:
-                    node = node with { Resources = resources };
+                    node.Resources = resources;
                     break;
                 case StateChanged changed:
                     entities[(changed.Entity, changed.EntityId)] = new EntityState(changed.Entity, changed.EntityId, changed.To, changed.Reason, stamp.Timestamp, stamp.NodeId);
@@ -64,18 +71,29 @@ public sealed record ClusterState(
 
                     break;
             }
-
-            nodes[stamp.NodeId] = node;
         }
 
         return new ClusterState(
             timeline.RunId,
             at,
-            [.. nodes.Values.OrderBy(n => n.NodeId, StringComparer.Ordinal)],
+            [.. nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => new NodeState(n.Key, n.Value.Role, n.Value.StartedAt, n.Value.LastEventAt, n.Value.Events, n.Value.Resources))],
             [.. entities.Values.OrderBy(e => e.Kind).ThenBy(e => e.Id, StringComparer.Ordinal)],
             [.. inFlight.Values.OrderBy(o => o.SubmittedAt)],
             succeeded,
             failed);
+    }
+
+    private sealed class NodeTally
+    {
+        public NodeRole? Role { get; set; }
+
+        public DateTimeOffset? StartedAt { get; set; }
+
+        public DateTimeOffset LastEventAt { get; set; }
+
+        public int Events { get; set; }
+
+        public ResourceSnapshot? Resources { get; set; }
     }
 }
 

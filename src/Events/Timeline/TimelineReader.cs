@@ -4,10 +4,11 @@ using Coordinator.Events.Store;
 namespace Coordinator.Events.Timeline;
 
 /// <summary>
-/// Opens timelines from a store for the CLI verbs and the JSON API, and reads the moments people type. Errors are
+/// Opens timelines from a store for the CLI verbs and the JSON API (through a <see cref="TimelineCache"/> when given),
+/// and reads the moments people type. Errors are
 /// <see cref="TimelineInputException"/> naming what was wrong.
 /// </summary>
-public sealed class TimelineReader(IEventStore store)
+public sealed class TimelineReader(IEventStore store, TimelineCache? cache = null)
 {
     /// <summary>The run <paramref name="runId"/>, or the newest one when it is null or empty.</summary>
     public async Task<RunTimeline> LoadAsync(string? runId)
@@ -20,7 +21,7 @@ public sealed class TimelineReader(IEventStore store)
 
         try
         {
-            return await RunTimeline.LoadAsync(store, runId);
+            return cache is null ? await RunTimeline.LoadAsync(store, runId) : await cache.LoadAsync(runId);
         }
         catch (KeyNotFoundException ex)
         {

@@ -9,7 +9,8 @@ namespace Coordinator.Silo.Timeline;
 /// thing, where chains broke) and the JSON API it reads, for scripts too:
 /// <c>/timeline/api/runs</c>, <c>events</c>, <c>lanes</c> (events per node per slice of the run), <c>state</c>,
 /// <c>check</c> and <c>trace</c> (Chrome trace JSON). A bad
-/// parameter is a 400 naming it; an unknown run, a 404. Events take <c>limit</c> (the first n) or <c>tail</c> (the last n).
+/// parameter is a 400 naming it; an unknown run, a 404. Runs are read through the <see cref="TimelineCache"/>, so
+/// scrubbing one reloads it only when it grew. Events take <c>limit</c> (the first n) or <c>tail</c> (the last n).
 /// </summary>
 internal static class TimelineEndpoints
 {
@@ -25,8 +26,8 @@ internal static class TimelineEndpoints
     {
         app.MapGet("/timeline", () => Results.Content(Page.Value, "text/html; charset=utf-8"));
         app.MapGet("/timeline/api/runs", async (IEventStore store) => Results.Json(await store.RunsAsync(), EventView.Json));
-        app.MapGet("/timeline/api/events", (IEventStore store, string? run, string? node, string? from, string? to, string? follow, string? type, int? limit, int? tail) =>
-            Answer(store, run, timeline =>
+        app.MapGet("/timeline/api/events", (IEventStore store, TimelineCache cache, string? run, string? node, string? from, string? to, string? follow, string? type, int? limit, int? tail) =>
+            Answer(store, cache, run, timeline =>
             {
                 var query = new TimelineQuery(
                     node,
@@ -45,21 +46,21 @@ internal static class TimelineEndpoints
                     Events = (tail is null ? timeline.Select(query) : timeline.Select(query).TakeLast(tail > 0 ? tail.Value : throw new TimelineInputException("tail", $"must be positive (got {tail})."))).Select(EventView.Of),
                 };
             }));
-        app.MapGet("/timeline/api/lanes", (IEventStore store, string? run, int? buckets, string? type) =>
-            Answer(store, run, timeline => RunLanes.Of(timeline, buckets ?? 200, type)));
-        app.MapGet("/timeline/api/state", (IEventStore store, string? run, string? at) =>
-            Answer(store, run, timeline => ClusterState.Of(timeline, at is null ? DateTimeOffset.MaxValue : TimelineReader.ParseMomentInRun(at, timeline, "at"))));
-        app.MapGet("/timeline/api/check", (IEventStore store, string? run, string? operation) =>
-            Answer(store, run, timeline => operation is null
+        app.MapGet("/timeline/api/lanes", (IEventStore store, TimelineCache cache, string? run, int? buckets, string? type) =>
+            Answer(store, cache, run, timeline => RunLanes.Of(timeline, buckets ?? 200, type)));
+        app.MapGet("/timeline/api/state", (IEventStore store, TimelineCache cache, string? run, string? at) =>
+            Answer(store, cache, run, timeline => ClusterState.Of(timeline, at is null ? DateTimeOffset.MaxValue : TimelineReader.ParseMomentInRun(at, timeline, "at"))));
+        app.MapGet("/timeline/api/check", (IEventStore store, TimelineCache cache, string? run, string? operation) =>
+            Answer(store, cache, run, timeline => operation is null
                 ? (object)new { Run = timeline.RunId, Findings = RunCheck.Findings(timeline) }
                 : RunCheck.Follow(timeline, operation) is var chain
                     ? new { chain.OperationId, chain.Broken, chain.Verdict, Facts = chain.Facts.Select(EventView.Of) }
                     : null!));
-        app.MapGet("/timeline/api/trace", async (IEventStore store, string? run, HttpContext http) =>
+        app.MapGet("/timeline/api/trace", async (IEventStore store, TimelineCache cache, string? run, HttpContext http) =>
         {
             try
             {
-                var timeline = await new TimelineReader(store).LoadAsync(run);
+                var timeline = await new TimelineReader(store, cache).LoadAsync(run);
                 http.Response.ContentType = "application/json";
                 http.Response.Headers.ContentDisposition = $"attachment; filename=\"{timeline.RunId}.trace.json\"";
                 await ChromeTrace.WriteAsync(timeline, http.Response.Body, http.RequestAborted);
@@ -73,11 +74,11 @@ internal static class TimelineEndpoints
         return app;
     }
 
-    private static async Task<IResult> Answer(IEventStore store, string? run, Func<RunTimeline, object> answer)
+    private static async Task<IResult> Answer(IEventStore store, TimelineCache cache, string? run, Func<RunTimeline, object> answer)
     {
         try
         {
-            return Results.Json(answer(await new TimelineReader(store).LoadAsync(run)), EventView.Json);
+            return Results.Json(answer(await new TimelineReader(store, cache).LoadAsync(run)), EventView.Json);
         }
         catch (TimelineInputException ex)
         {

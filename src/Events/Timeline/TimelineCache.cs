@@ -1,0 +1,62 @@
+using Coordinator.Events.Store;
+
+namespace Coordinator.Events.Timeline;
+
+/// <summary>
+/// Keeps the last few runs loaded (merged) for the silo's timeline API, so scrubbing a run (a state query per cursor
+/// move) does not read and merge every event again: a request only asks the store for each node's high-water mark,
+/// and reloads the run when any moved (a live run) or a node appeared. Thread-safe.
+/// </summary>
+public sealed class TimelineCache(IEventStore store, int capacity = 4)
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private long _uses;
+
+    /// <summary>The run as the store holds it now; <see cref="KeyNotFoundException"/> when it holds nothing of it.</summary>
+    public async Task<RunTimeline> LoadAsync(string runId)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(runId);
+        var nodes = await store.NodesAsync(runId);
+        if (nodes.Count == 0)
+        {
+            throw new KeyNotFoundException($"The event store holds no run '{runId}'.");
+        }
+
+        // Marks read before loading: an event appended meanwhile makes the next request reload, never miss it.
+        var marks = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var node in nodes)
+        {
+            marks[node] = await store.HighWaterAsync(runId, node);
+        }
+
+        lock (_lock)
+        {
+            if (_entries.TryGetValue(runId, out var cached) && Same(cached.Marks, marks))
+            {
+                cached.Used = ++_uses;
+                return cached.Timeline;
+            }
+        }
+
+        var timeline = await RunTimeline.LoadAsync(store, runId);
+        lock (_lock)
+        {
+            _entries[runId] = new Entry(timeline, marks) { Used = ++_uses };
+            if (_entries.Count > capacity)
+            {
+                _entries.Remove(_entries.MinBy(e => e.Value.Used).Key);
+            }
+        }
+
+        return timeline;
+    }
+
+    private static bool Same(IReadOnlyDictionary<string, long> a, Dictionary<string, long> b) =>
+        a.Count == b.Count && a.All(mark => b.TryGetValue(mark.Key, out var other) && other == mark.Value);
+
+    private sealed record Entry(RunTimeline Timeline, IReadOnlyDictionary<string, long> Marks)
+    {
+        public long Used { get; set; }
+    }
+}
