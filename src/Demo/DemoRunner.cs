@@ -224,7 +224,7 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
             return;
         }
 
-        var flags = diagnosis.Flags.Count == 0 ? "no red flags" : "red flags " + string.Join(", ", diagnosis.Flags.Select(f => $"{f.Rule} x{f.Count}"));
+        var flags = diagnosis.Flags.Count == 0 ? "no red flags" : "red flags " + string.Join(", ", diagnosis.Flags.Select(f => $"{f.Rule} ({f.Severity}) x{f.Count}"));
         Say($"Slow calls: {diagnosis.Lines.Count(l => l.Kind == "call")} written with their breakdown, {diagnosis.Lines.Count(l => l.Kind == "stall")} thread-pool stalls; {flags}. "
             + $"Read them: dotnet run --project src/Silo -- diagnose --file {directory}");
     }
