@@ -95,6 +95,6 @@ internal sealed partial class EventLogExport(ILoggerFactory loggers)
         _ => value.ToJsonString(EventView.Json),
     };
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Run event {Type} #{Sequence} could not be exported as a log record; it is in the store (later failures are counted, not logged)")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Run event {Type} #{Sequence} could not be exported as a log record; it is in the store (later failures are not logged)")]
     private static partial void LogFailed(ILogger logger, Exception exception, string type, long sequence);
 }
