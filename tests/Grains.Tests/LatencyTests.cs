@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Contracts.Training;
 using Coordinator.Grains.Diagnostics.Latency;
+using Coordinator.Grains.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 
@@ -19,6 +20,8 @@ public interface IProbeGrain : IGrainWithStringKey
     Task PingAsync();
 
     Task CallThroughAsync(string other, string replicaId, string adapterKey, TimeSpan spin);
+
+    Task SpinAsync(TimeSpan spin);
 }
 
 /// <inheritdoc cref="IProbeGrain"/>
@@ -40,11 +43,18 @@ public sealed class ProbeGrain : Grain, IProbeGrain
     {
         await GrainFactory.GetGrain<IProbeGrain>(other).HoldAsync();
         await GrainFactory.GetGrain<ITrainerGrain>(replicaId).ExecuteAsync(adapterKey, new OperationOrder(1, 0), new ForwardOperation([new Datum([1, 2], [2, 3], [1f, 1f])]));
+        await SpinAsync(spin);
+    }
+
+    public Task SpinAsync(TimeSpan spin)
+    {
         var until = Stopwatch.GetTimestamp() + (long)(spin.TotalSeconds * Stopwatch.Frequency);
         while (Stopwatch.GetTimestamp() < until)
         {
             // Work on the grain's thread: the handler's own time, with CPU.
         }
+
+        return Task.CompletedTask;
     }
 }
 
@@ -144,6 +154,73 @@ public sealed class LatencyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Calls_of_a_quick_method_do_not_read_the_CPU_clock_and_calls_after_a_long_slice_do()
+    {
+        if (!ThreadCpu.Supported)
+        {
+            // No per-thread CPU clock here (not Linux): no call reads one.
+            return;
+        }
+
+        var probe = _cluster.Grains.GetGrain<IProbeGrain>(TestData.Id("probe"));
+        foreach (var ms in new[] { 0, 0, 0, 40, 0 })
+        {
+            await probe.SpinAsync(TimeSpan.FromMilliseconds(ms));
+        }
+
+        var lines = await RecordedAsync("SpinAsync", 5);
+
+        // Checked against the slices recorded, not the spins asked for: a quick call the machine descheduled is long, and
+        // the first call's slice holds the method's first compilation. The average is at most the first slice's share
+        // (1 / Averaged) plus the longest slice since; one slice Averaged times the threshold lifts it over at once.
+        var threshold = HandlerMetricsFilter.LongSlice.TotalMilliseconds;
+        Assert.NotNull(lines[0].Cpu);
+        for (var i = 1; i < lines.Count; i++)
+        {
+            var before = string.Join(", ", lines.Take(i).Select(l => l.LongestSlice));
+            var bound = (lines[0].LongestSlice / HandledMethod.Averaged) + lines.Skip(1).Take(i - 1).Select(l => l.LongestSlice).DefaultIfEmpty(0).Max();
+            if (bound < threshold)
+            {
+                Assert.True(lines[i].Cpu is null, $"call {i} read the CPU clock after slices of {before} ms");
+            }
+            else if (lines[i - 1].LongestSlice >= HandledMethod.Averaged * threshold)
+            {
+                Assert.True(lines[i].Cpu is not null, $"call {i} did not read the CPU clock after slices of {before} ms");
+            }
+        }
+
+        Assert.True(lines[3].LongestSlice >= 40, $"the 40 ms spin held its thread {lines[3].LongestSlice} ms");
+    }
+
+    [Fact]
+    public void A_method_reads_the_CPU_clock_on_its_first_call_and_while_its_slices_average_a_millisecond()
+    {
+        var method = new HandledMethod(exclusive: true);
+        var quick = TimeSpan.FromMicroseconds(50);
+
+        Assert.True(method.ReadsCpu);
+        method.Ran(quick);
+        Assert.False(method.ReadsCpu);
+
+        // One long slice among quick ones (a thread descheduled for 5 ms) does not lift the average.
+        method.Ran(TimeSpan.FromMilliseconds(5));
+        Assert.False(method.ReadsCpu);
+
+        // A method whose calls hold a thread long is read from a few calls on, and no longer once they are quick again.
+        var reads = new List<bool>();
+        for (var i = 0; i < 40; i++)
+        {
+            method.Ran(i < 20 ? TimeSpan.FromMilliseconds(3) : quick);
+            reads.Add(method.ReadsCpu);
+        }
+
+        Assert.False(reads[0]);
+        Assert.True(reads[19]);
+        Assert.False(reads[^1]);
+        Assert.Equal(2, reads.Zip(reads.Skip(1)).Count(p => p.First != p.Second));
+    }
+
+    [Fact]
     public async Task The_slow_call_file_stays_within_its_bound_under_load_and_keeps_the_slowest_of_each_minute()
     {
         var directory = Path.Combine(_directory, "unit");
@@ -161,6 +238,9 @@ public sealed class LatencyTests : IAsyncLifetime
             log.Call("G", "Fast", null, null, null, TimeSpan.Zero, Time(TimeSpan.FromMilliseconds(ms)));
         }
 
+        // A new minute keeps its own slowest, however quick beside the last minute's.
+        time.Advance(TimeSpan.FromMinutes(1));
+        log.Call("G", "Fast", null, null, null, TimeSpan.Zero, Time(TimeSpan.FromMilliseconds(5)));
         time.Advance(TimeSpan.FromMinutes(1));
         log.Flush();
         await log.StopAsync(CancellationToken.None);
@@ -171,7 +251,7 @@ public sealed class LatencyTests : IAsyncLifetime
         Assert.InRange(older.Length, 1, 8192);
         var read = SlowCallDiagnosis.Read(Path.Combine(directory, "node-1"));
         Assert.Empty(read.Skipped);
-        Assert.Equal(new double[] { 700, 600, 500 }, read.Lines.Where(l => l.Method == "Fast").Select(l => l.Duration));
+        Assert.Equal(new double[] { 700, 600, 500, 5 }, read.Lines.Where(l => l.Method == "Fast").Select(l => l.Duration));
         Assert.All(read.Lines.Where(l => l.Method == "Fast"), l => Assert.Equal("slowest_of_minute", l.Reason));
     }
 
@@ -198,16 +278,21 @@ public sealed class LatencyTests : IAsyncLifetime
         new(duration, duration, duration, null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
 
     /// <summary>The line of the one call of <paramref name="method"/>, once the file's writer has written it.</summary>
-    private async Task<SlowCall> RecordedAsync(string method)
+    private async Task<SlowCall> RecordedAsync(string method) => Assert.Single(await RecordedAsync(method, 1));
+
+    /// <summary>The lines of the <paramref name="count"/> calls of <paramref name="method"/>, in the order they answered.</summary>
+    private async Task<List<SlowCall>> RecordedAsync(string method, int count)
     {
         var deadline = Stopwatch.GetTimestamp() + (30 * Stopwatch.Frequency);
         while (true)
         {
             try
             {
-                if (SlowCallDiagnosis.Read(_directory).Lines.SingleOrDefault(l => l.Method == method) is { } line)
+                var lines = SlowCallDiagnosis.Read(_directory).Lines.Where(l => l.Method == method).ToList();
+                Assert.True(lines.Count <= count, $"{lines.Count} lines for {method}, {count} calls");
+                if (lines.Count == count)
                 {
-                    return line;
+                    return lines;
                 }
             }
             catch (FileNotFoundException)

@@ -45,6 +45,10 @@ public sealed class MetricsTests(RedisFixture fixture) : IClassFixture<RedisFixt
         Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_scheduler_delay_seconds_count", StringComparison.Ordinal) && Value(l) > 0);
         Assert.Contains(ours, l => l.StartsWith("coordinator_runtime_threadpool_threads", StringComparison.Ordinal));
 
+        // Orleans' own metrics, less its per-message size histograms (Telemetry:MessageSizes is off).
+        Assert.Contains("orleans_gateway_received", scrape, StringComparison.Ordinal);
+        Assert.DoesNotContain("orleans_messaging_sent_messages_size", scrape, StringComparison.Ordinal);
+
         var (exit, complaints) = await Promtool.CheckMetricsAsync(Promtool.Ours(scrape));
         Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
     }

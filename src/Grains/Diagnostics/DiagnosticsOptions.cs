@@ -26,7 +26,8 @@ public sealed class DiagnosticsOptions : ISectionOptions<DiagnosticsOptions>
     /// <summary>
     /// Read the thread's CPU clock at each end of a handler's slices (Linux), so a slow call tells working from being
     /// blocked. Two or more reads per call, each a system call (about 1.5 µs on the CI machine, a few hundred ns on bare
-    /// metal).
+    /// metal), so only the first call of each method reads it, and calls of a method whose slices average 1 ms or more:
+    /// a slow call of a method that was quick until then has no CPU figure.
     /// </summary>
     public bool MeasureThreadCpu { get; set; } = true;
 

@@ -53,6 +53,13 @@ public static class ServiceDefaultsExtensions
         otel.WithMetrics(m =>
         {
             m.AddMeter("Microsoft.Orleans", CoordinatorTelemetry.MeterName).AddRuntimeInstrumentation();
+            if (!telemetry.MessageSizes)
+            {
+                // Dropped, these instruments have no listener, and Orleans skips recording them.
+                m.AddView("orleans-messaging-sent-messages-size", MetricStreamConfiguration.Drop)
+                    .AddView("orleans-messaging-received-messages-size", MetricStreamConfiguration.Drop);
+            }
+
             if (telemetry.PrometheusEnabled)
             {
                 m.AddPrometheusExporter();

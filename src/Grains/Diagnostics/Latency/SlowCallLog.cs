@@ -41,6 +41,11 @@ internal sealed partial class SlowCallLog : IHostedService
     private readonly long _maxBytes;
     private readonly int _slowestPerMinute;
     private long _minute;
+
+    // The minute's slowest-kept total in ticks once the minute holds the most it keeps (else 0): a call not slower is
+    // left out without taking the lock, which every call of the silo would otherwise contend for. Reset before the
+    // minute moves on, and read after it, so a call of a new minute is never held to the last one's floor.
+    private long _floor;
     private Task _writer = Task.CompletedTask;
 
     public SlowCallLog(string directory, string node, TimeSpan threshold, int slowestPerMinute, long maxBytes, TimeProvider time, ILogger<SlowCallLog> logger)
@@ -72,7 +77,7 @@ internal sealed partial class SlowCallLog : IHostedService
             return;
         }
 
-        if (_slowestPerMinute == 0)
+        if (_slowestPerMinute == 0 || (Minute(now) == Volatile.Read(ref _minute) && total.Ticks <= Volatile.Read(ref _floor)))
         {
             return;
         }
@@ -91,6 +96,12 @@ internal sealed partial class SlowCallLog : IHostedService
             if (_slowestOfMinute.Count > _slowestPerMinute)
             {
                 _slowestOfMinute.RemoveAt(_slowestOfMinute.Count - 1);
+            }
+
+            if (_slowestOfMinute.Count == _slowestPerMinute)
+            {
+                // Totals are rounded to the microsecond: the floor rounds down, so no call slower than the kept ones is left out.
+                Volatile.Write(ref _floor, (long)(_slowestOfMinute[^1].Total * TimeSpan.TicksPerMillisecond) - TimeSpan.TicksPerMicrosecond);
             }
         }
     }
@@ -202,7 +213,8 @@ internal sealed partial class SlowCallLog : IHostedService
         if (minute != _minute)
         {
             EnqueueSlowest();
-            _minute = minute;
+            Volatile.Write(ref _floor, 0);
+            Volatile.Write(ref _minute, minute);
         }
     }
 

@@ -18,9 +18,15 @@ namespace Coordinator.Grains.Diagnostics.Metrics;
 /// </summary>
 internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options, SlowCallLog? slowCalls = null) : IIncomingGrainCallFilter
 {
-    private readonly bool _cpuClock = options.Value.MeasureThreadCpu;
+    /// <summary>
+    /// Calls of a method read the thread's CPU clock while its slices average at least this long (see
+    /// <see cref="HandledMethod"/>): there a slice can be blocked long enough to matter, and two reads cost little beside it.
+    /// </summary>
+    internal static readonly TimeSpan LongSlice = TimeSpan.FromMilliseconds(1);
 
-    private static readonly ConcurrentDictionary<(Type Grain, MethodInfo Method), bool> ExclusiveMethods = new();
+    private static readonly ConcurrentDictionary<(Type Grain, MethodInfo Method), HandledMethod> Methods = new();
+
+    private readonly bool _cpuClock = options.Value.MeasureThreadCpu;
 
     public async Task Invoke(IIncomingGrainCallContext context)
     {
@@ -37,7 +43,8 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
         var now = TimeProvider.System.GetUtcNow();
         var grain = context.Grain?.GetType().Name ?? context.InterfaceName;
         var tags = new TagList { { "grain", grain }, { "method", context.MethodName } };
-        var turns = Exclusive(context) ? ActivationTurns.Of(context.TargetContext) : null;
+        var method = Method(context);
+        var turns = method is { Exclusive: true } ? ActivationTurns.Of(context.TargetContext) : null;
         if (turns is { IsHeld: true })
         {
             // Call-chain reentrancy: this call came in through the one holding the activation and waited for nothing.
@@ -46,7 +53,7 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
 
         var (transit, queue) = Arrival(start, now, turns);
         turns?.Hold(start);
-        var timer = CallTimer.Start(start, _cpuClock);
+        var timer = CallTimer.Start(start, _cpuClock && (method is null || method.ReadsCpu));
         if (metrics)
         {
             HandlerInstruments.Started(tags);
@@ -66,6 +73,7 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
         {
             var time = timer.Stop();
             turns?.Release(Stopwatch.GetTimestamp());
+            method?.Ran(time.LongestSlice);
             if (metrics)
             {
                 HandlerInstruments.Finished(tags, time, transit, queue, error);
@@ -104,17 +112,17 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
         return (since - queue, queue);
     }
 
-    /// <summary>Whether a call of this method lets no other call into the activation (Orleans queues the rest behind it).</summary>
-    private static bool Exclusive(IIncomingGrainCallContext context)
+    /// <summary>What this silo knows of the called method; null where the call names no grain or method.</summary>
+    private static HandledMethod? Method(IIncomingGrainCallContext context)
     {
         if (context.Grain is null || context.InterfaceMethod is null)
         {
-            return false;
+            return null;
         }
 
-        return ExclusiveMethods.GetOrAdd((context.Grain.GetType(), context.InterfaceMethod), static key =>
+        return Methods.GetOrAdd((context.Grain.GetType(), context.InterfaceMethod), static key => new HandledMethod(
             !key.Grain.IsDefined(typeof(ReentrantAttribute), inherit: true)
-            && !key.Method.IsDefined(typeof(AlwaysInterleaveAttribute), inherit: true));
+            && !key.Method.IsDefined(typeof(AlwaysInterleaveAttribute), inherit: true)));
     }
 
     private static double Ms(TimeSpan time) => Math.Round(time.TotalMilliseconds, 3);
