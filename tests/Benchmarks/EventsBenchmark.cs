@@ -151,17 +151,30 @@ internal static class EventsBenchmark
         return times[2];
     }
 
-    /// <summary>A run of operations as the cluster records them: submitted and completed on a silo, finished on a trainer, a state change now and then.</summary>
+    /// <summary>
+    /// A run of operations as the cluster records them: submitted and completed on a silo, finished on a trainer, a state
+    /// change now and then; each operation a trace of its own and each event a span of its own (random ids, as a real
+    /// tracer makes them, so a store cannot shrink them by their repeating).
+    /// </summary>
     private static List<RunEvent> Operations(int count)
     {
         var events = new List<RunEvent>(count);
         var (silo, trainer) = (0L, 0L);
+        var random = new Random(7);
+        string Id(int bytes)
+        {
+            var id = new byte[bytes];
+            random.NextBytes(id);
+            return Convert.ToHexStringLower(id);
+        }
+
         for (var op = 1; events.Count < count; op++)
         {
             var at = T0.AddMilliseconds(op * 10);
             var tags = new EventTags(SessionId: "ses-1", ModelId: "mdl-1", OperationId: $"op-mdl-1-{op}", ReplicaId: "trainer-1");
+            var trace = Id(16);
             RunEvent Event(string node, long sequence, int offset, RunEventBody body) =>
-                new(new EventStamp("bench", node, sequence, at.AddMilliseconds(offset), new HybridTime(at.ToUnixTimeMilliseconds() + offset, 0), "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"), tags, body);
+                new(new EventStamp("bench", node, sequence, at.AddMilliseconds(offset), new HybridTime(at.ToUnixTimeMilliseconds() + offset, 0), trace, Id(8)), tags, body);
             events.Add(Event("silo-1", ++silo, 0, new OperationSubmitted("forward_backward", op, $"key-{op}")));
             events.Add(Event("trainer-1", ++trainer, 5, new TrainingFinished("forward_backward", 1.5, TimeSpan.FromMilliseconds(4), null)));
             events.Add(Event("silo-1", ++silo, 6, new OperationCompleted("forward_backward", true, null, null)));

@@ -89,6 +89,73 @@ public sealed class EventSpoolTests : IDisposable
     }
 
     [Fact]
+    public void Blocks_are_read_beside_single_records_and_reading_on_from_inside_a_block_returns_the_rest_of_it()
+    {
+        using (var store = EventSpool.Open(_directory, Samples.Serializer, gapless: false))
+        {
+            AppendRange(store, 1, 3); // a store's records as earlier versions wrote them: one event each
+            store.AppendBlock([.. Enumerable.Range(4, 500).Select(i => Samples.Event(i))]);
+            store.AppendBlock([Samples.Event(504)]);
+            Assert.Equal(504, store.LastSequence);
+            Assert.Throws<ArgumentException>(() => store.AppendBlock([Samples.Event(600), Samples.Event(600)]));
+            Assert.Equal(504, store.LastSequence);
+        }
+
+        using var reopened = EventSpool.Open(_directory, Samples.Serializer, gapless: false);
+        Assert.Equal(504, reopened.LastSequence);
+        var read = new List<RunEvent>();
+        for (var batch = reopened.ReadAfter(0, max: 7); batch.Count > 0; batch = reopened.ReadAfter(read[^1].Stamp.Sequence, max: 7))
+        {
+            read.AddRange(batch);
+        }
+
+        Assert.Equal(Enumerable.Range(1, 504).Select(i => Samples.Event(i).Stamp), read.Select(e => e.Stamp));
+        Assert.Equal(Enumerable.Range(1, 504).Select(i => Samples.Event(i).Body.Type), read.Select(e => e.Body.Type));
+        Assert.Equal(0, reopened.Skipped);
+    }
+
+    [Fact]
+    public void A_damaged_block_is_skipped_and_counted_and_the_blocks_around_it_are_read()
+    {
+        long second;
+        using (var store = EventSpool.Open(_directory, Samples.Serializer, gapless: false))
+        {
+            store.AppendBlock([.. Enumerable.Range(1, 100).Select(i => Samples.Event(i))]);
+            store.Flush();
+            second = new FileInfo(Directory.GetFiles(_directory).Single()).Length;
+            store.AppendBlock([.. Enumerable.Range(101, 100).Select(i => Samples.Event(i))]);
+            store.AppendBlock([.. Enumerable.Range(201, 100).Select(i => Samples.Event(i))]);
+        }
+
+        var segment = Directory.GetFiles(_directory).Single();
+        var bytes = File.ReadAllBytes(segment);
+        bytes[second + 40] ^= 0x5A;
+        File.WriteAllBytes(segment, bytes);
+
+        using var reopened = EventSpool.Open(_directory, Samples.Serializer, gapless: false);
+        Assert.Equal([.. Enumerable.Range(1, 100), .. Enumerable.Range(201, 100)], reopened.ReadAfter(0).Select(e => (int)e.Stamp.Sequence));
+        Assert.True(reopened.Skipped >= 1);
+    }
+
+    [Fact]
+    public void Events_beyond_a_blocks_size_go_to_further_blocks_and_an_event_too_large_for_a_record_appends_nothing()
+    {
+        var large = Enumerable.Range(1, 3).Select(i => Samples.Event(i, new LogRecorded(LogSeverity.Warning, "test", new string('x', 100_000), null))).ToList();
+        using (var store = EventSpool.Open(_directory, Samples.Serializer, gapless: false))
+        {
+            store.AppendBlock(large);
+            var huge = Samples.Event(4, new LogRecorded(LogSeverity.Warning, "test", new string('y', EventSpool.MaxRecordBytes), null));
+            Assert.Throws<ArgumentException>(() => store.AppendBlock([Samples.Event(4), huge]));
+            Assert.Equal(3, store.LastSequence);
+        }
+
+        var blocks = EventBlock.Encode(large, Samples.Serializer);
+        Assert.Equal([(1L, 2L), (3L, 3L)], blocks.Select(b => (b.First, b.Last)));
+        using var reopened = EventSpool.Open(_directory, Samples.Serializer, gapless: false);
+        Assert.Equal(large, reopened.ReadAfter(0));
+    }
+
+    [Fact]
     public void Records_in_the_earlier_Orleans_form_are_read_beside_compact_ones()
     {
         // A segment as earlier versions wrote it: magic EVT1, length, CRC-32, the event in Orleans' binary format.

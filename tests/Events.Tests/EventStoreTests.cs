@@ -1,4 +1,5 @@
 using Coordinator.Contracts.Events;
+using Coordinator.Events.Spool;
 using Coordinator.Events.Store;
 using Coordinator.TestSupport;
 using Microsoft.Extensions.Time.Testing;
@@ -134,18 +135,22 @@ public sealed class RedisEventStoreTests : EventStoreContract
     public override async Task DisposeAsync() => await _redis.DisposeAsync();
 
     [Fact]
-    public async Task Entries_in_the_earlier_Orleans_form_are_read_beside_compact_ones()
+    public async Task Entries_of_earlier_versions_one_event_each_are_read_beside_blocks()
     {
-        // An entry as earlier versions wrote it: field e, the event in Orleans' binary format.
+        // Entries as earlier versions wrote them: field e, the event in Orleans' binary format; field c, in its compact form.
         var database = _redis.Connection.GetDatabase();
-        await database.StreamAddAsync("coordinator/cluster-1/events/{run-1}:node-1", "e", Samples.Serializer.SerializeToArray(Samples.Event(1)), "1-1");
-        await Store.AppendAsync("run-1", "node-1", [Samples.Event(2)]);
+        var key = "coordinator/cluster-1/events/{run-1}:node-1";
+        await database.StreamAddAsync(key, "e", Samples.Serializer.SerializeToArray(Samples.Event(1)), "1-1");
+        await database.StreamAddAsync(key, "c", EventCodec.Encode(Samples.Event(2), Samples.Serializer), "2-1");
+        Assert.Equal(5, await Store.AppendAsync("run-1", "node-1", [Samples.Event(2), Samples.Event(3), Samples.Event(4), Samples.Event(5)]));
 
         var read = await Store.ReadAsync("run-1", "node-1");
 
-        Assert.Equal([Samples.Event(1).Stamp, Samples.Event(2).Stamp], read.Select(e => e.Stamp));
-        var compact = await database.StreamRangeAsync("coordinator/cluster-1/events/{run-1}:node-1", "2-1", "2-1");
-        Assert.False(compact.Single()["c"].IsNull);
+        Assert.Equal(Enumerable.Range(1, 5).Select(i => Samples.Event(i).Stamp), read.Select(e => e.Stamp));
+        Assert.Equal([Samples.Event(4).Stamp], (await Store.ReadAsync("run-1", "node-1", after: 3, max: 1)).Select(e => e.Stamp));
+        var block = Assert.Single(await database.StreamRangeAsync(key, "3-0", "+"));
+        Assert.Equal("5-1", block.Id.ToString());
+        Assert.False(block["b"].IsNull);
     }
 
     [Fact]

@@ -113,7 +113,8 @@ internal static class EventCodec
 
     private static bool W3C(string? id, int length) => id is not null && id.Length == length && id.All(char.IsAsciiHexDigitLower);
 
-    private static void Varint(ArrayBufferWriter<byte> writer, ulong value)
+    /// <summary>Writes <paramref name="value"/> as a varint (seven bits a byte, low bits first).</summary>
+    internal static void Varint(ArrayBufferWriter<byte> writer, ulong value)
     {
         var span = writer.GetSpan(10);
         var n = 0;
@@ -133,7 +134,8 @@ internal static class EventCodec
         writer.Advance(Encoding.UTF8.GetBytes(text, writer.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length))));
     }
 
-    private static ulong Varint(ReadOnlySpan<byte> bytes, ref int at)
+    /// <summary>Reads a varint at <paramref name="at"/> and moves past it; <see cref="InvalidDataException"/> when there is none.</summary>
+    internal static ulong Varint(ReadOnlySpan<byte> bytes, ref int at)
     {
         ulong value = 0;
         for (var shift = 0; shift < 64; shift += 7)

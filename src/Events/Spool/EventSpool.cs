@@ -8,7 +8,8 @@ namespace Coordinator.Events.Spool;
 /// <summary>
 /// A node's crash-safe local spool of run events: append-only segment files in one directory. Each record is framed as
 /// magic, payload length, CRC-32 of the payload, then the payload: the event in its compact form (<see cref="EventCodec"/>,
-/// magic <c>EVT2</c>), or, in records written before it, in Orleans' binary format (<c>EVT1</c>), which is still read. A record cut short by a crash (a torn tail) or damaged on disk is skipped and counted
+/// magic <c>EVT2</c>), many events compressed together (<see cref="EventBlock"/>, <c>EVTB</c>: the stores' form), or, in
+/// records written before them, one event in Orleans' binary format (<c>EVT1</c>), which is still read. A record cut short by a crash (a torn tail) or damaged on disk is skipped and counted
 /// when the spool is read; the next record is found again by its magic. Appends are buffered until <see cref="Flush"/>
 /// (the emitter flushes whenever its queue runs empty); what was flushed has reached the operating system, so a killed
 /// process loses nothing flushed. Segments roll at a size; whole segments are
@@ -19,6 +20,7 @@ public sealed class EventSpool : IDisposable
 {
     internal const uint Magic = 0x32545645; // "EVT2" little-endian: the compact form
     internal const uint OrleansMagic = 0x31545645; // "EVT1": Orleans' binary format, written by earlier versions
+    internal const uint BlockMagic = 0x42545645; // "EVTB": many events, compressed together (the stores' form)
     internal const int HeaderBytes = 12;
     internal const int MaxRecordBytes = 1 << 20;
     private const string Extension = ".seg";
@@ -121,14 +123,52 @@ public sealed class EventSpool : IDisposable
             throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most a spool record holds is {MaxRecordBytes}.", nameof(runEvent));
         }
 
+        Current(runEvent.Stamp.Sequence).Write(Record(Magic, payload));
+        LastSequence = runEvent.Stamp.Sequence;
+    }
+
+    /// <summary>
+    /// Appends events (in sequence order, each above <see cref="LastSequence"/>; buffered, see <see cref="Flush"/>) as
+    /// compressed blocks (<see cref="EventBlock"/>): the stores' form, a fraction of the size of one record per event. A
+    /// damaged block loses all its events, where a damaged record loses one, so a node's own spool does not use it.
+    /// </summary>
+    public void AppendBlock(IReadOnlyList<RunEvent> events)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        lock (_lock)
+        {
+            if (_readOnly)
+            {
+                throw new InvalidOperationException($"The spool in '{_directory}' was opened for reading only.");
+            }
+
+            var last = LastSequence;
+            foreach (var runEvent in events)
+            {
+                if (_gapless ? runEvent.Stamp.Sequence != last + 1 : runEvent.Stamp.Sequence <= last)
+                {
+                    throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {last}.", nameof(events));
+                }
+
+                last = runEvent.Stamp.Sequence;
+            }
+
+            foreach (var (first, through, payload) in EventBlock.Encode(events, _serializer))
+            {
+                Current(first).Write(Record(BlockMagic, payload));
+                LastSequence = through;
+            }
+        }
+    }
+
+    private static byte[] Record(uint magic, byte[] payload)
+    {
         var record = new byte[HeaderBytes + payload.Length];
-        BinaryPrimitives.WriteUInt32LittleEndian(record, Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(record, magic);
         BinaryPrimitives.WriteInt32LittleEndian(record.AsSpan(4), payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(8), Crc32.HashToUInt32(payload));
         payload.CopyTo(record, HeaderBytes);
-
-        Current(runEvent.Stamp.Sequence).Write(record);
-        LastSequence = runEvent.Stamp.Sequence;
+        return record;
     }
 
     /// <summary>Hands what was appended to the operating system.</summary>
@@ -246,17 +286,22 @@ public sealed class EventSpool : IDisposable
             var span = bytes.AsSpan(position);
             var length = BinaryPrimitives.ReadInt32LittleEndian(span[4..]);
             var magic = BinaryPrimitives.ReadUInt32LittleEndian(span);
-            var whole = magic is Magic or OrleansMagic
+            var whole = magic is Magic or OrleansMagic or BlockMagic
                 && length is >= 0 and <= MaxRecordBytes
                 && position + HeaderBytes + length <= bytes.Length
                 && Crc32.HashToUInt32(span.Slice(HeaderBytes, length)) == BinaryPrimitives.ReadUInt32LittleEndian(span[8..]);
-            RunEvent? runEvent = null;
+            List<RunEvent>? held = null;
             if (whole)
             {
                 try
                 {
                     var payload = bytes.AsSpan(position + HeaderBytes, length);
-                    runEvent = magic == Magic ? EventCodec.Decode(payload, _serializer) : _serializer.Deserialize<RunEvent>(payload);
+                    held = magic switch
+                    {
+                        Magic => [EventCodec.Decode(payload, _serializer)],
+                        BlockMagic => EventBlock.Decode(payload, _serializer),
+                        _ => [_serializer.Deserialize<RunEvent>(payload)!],
+                    };
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -264,7 +309,7 @@ public sealed class EventSpool : IDisposable
                 }
             }
 
-            if (runEvent is null)
+            if (held is null)
             {
                 // Damaged, torn or unreadable: count the run of bad bytes once, and look for the next record's magic.
                 if (!damaged)
@@ -279,9 +324,14 @@ public sealed class EventSpool : IDisposable
             }
 
             damaged = false;
+            var start = position;
             position += HeaderBytes + length;
             validEnd = position;
-            events.Add((runEvent, from + position));
+            for (var i = 0; i < held.Count; i++)
+            {
+                // Reading on after an event inside a block starts again at the block (its earlier events are passed over).
+                events.Add((held[i], from + (i == held.Count - 1 ? position : start)));
+            }
         }
 
         if (position < bytes.Length && !damaged)
@@ -292,7 +342,7 @@ public sealed class EventSpool : IDisposable
         return (events, from + validEnd);
     }
 
-    /// <summary>Where the next record's magic (of either form) starts in <paramref name="bytes"/>; -1 when none does.</summary>
+    /// <summary>Where the next record's magic (of any form) starts in <paramref name="bytes"/>; -1 when none does.</summary>
     private static int NextMagic(ReadOnlySpan<byte> bytes)
     {
         for (var at = 0; at + 4 <= bytes.Length;)
@@ -303,7 +353,7 @@ public sealed class EventSpool : IDisposable
                 return -1;
             }
 
-            if (bytes[at + next + 3] is (byte)'1' or (byte)'2')
+            if (bytes[at + next + 3] is (byte)'1' or (byte)'2' or (byte)'B')
             {
                 return at + next;
             }

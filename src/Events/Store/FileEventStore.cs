@@ -7,7 +7,8 @@ namespace Coordinator.Events.Store;
 
 /// <summary>
 /// The embedded default's event store: <c>{directory}/{run}/{node}/</c>, each node's events in the spool's segment
-/// format (length framed, checksummed, a torn tail cut on opening). One process writes it; opened read-only (the
+/// format (length framed, checksummed, a torn tail cut on opening), each append's events as compressed blocks
+/// (<see cref="EventSpool.AppendBlock"/>). One process writes it; opened read-only (the
 /// timeline verb beside a running silo) it changes nothing on disk.
 /// </summary>
 public sealed class FileEventStore : IEventStore, IDisposable
@@ -43,11 +44,7 @@ public sealed class FileEventStore : IEventStore, IDisposable
         var spool = Spool(runId, nodeId);
         lock (spool)
         {
-            foreach (var runEvent in events.Where(e => e.Stamp.Sequence > spool.LastSequence))
-            {
-                spool.Append(runEvent);
-            }
-
+            spool.AppendBlock(IEventStore.Above(events, spool.LastSequence));
             spool.Flush();
             return Task.FromResult(spool.LastSequence);
         }

@@ -27,4 +27,20 @@ public interface IEventStore
 
     /// <summary>Deletes the runs last written more than the retention ago; answers how many.</summary>
     Task<int> PruneAsync();
+
+    /// <summary>The events above <paramref name="last"/>, each above the one before: what a batch adds to a node's events.</summary>
+    internal static List<RunEvent> Above(IReadOnlyList<RunEvent> events, long last)
+    {
+        var above = new List<RunEvent>(events.Count);
+        foreach (var runEvent in events)
+        {
+            if (runEvent.Stamp.Sequence > last)
+            {
+                above.Add(runEvent);
+                last = runEvent.Stamp.Sequence;
+            }
+        }
+
+        return above;
+    }
 }
