@@ -132,9 +132,15 @@ internal static class EventsBenchmark
         var timeline = RunTimeline.Merge("bench", events.GroupBy(e => e.Stamp.NodeId).Select(g => (IReadOnlyList<RunEvent>)[.. g]));
         var merge = clock.Elapsed.TotalMilliseconds;
         var middle = timeline.Events[timeline.Events.Count / 2].Stamp.Timestamp;
+        clock.Restart();
+        ClusterState.Of(timeline, middle);
+        var snapshots = clock.Elapsed.TotalMilliseconds;
         var state = Timed(() => ClusterState.Of(timeline, middle));
+        var random = new Random(3);
+        var (first, last) = (timeline.Events[0].Stamp.Timestamp, timeline.Events[^1].Stamp.Timestamp);
+        var anywhere = Timed(() => ClusterState.Of(timeline, first + ((last - first) * random.NextDouble())));
         var follow = Timed(() => RunCheck.Follow(timeline, "op-mdl-1-1000"));
-        Console.WriteLine($"  timeline of {events.Count:N0} events: merge {merge:F0} ms; state at the middle {state:F0} ms; follow one operation {follow:F0} ms (median of 5)");
+        Console.WriteLine($"  timeline of {events.Count:N0} events: merge {merge:F0} ms; first state query {snapshots:F0} ms (folds the run once, keeping snapshots along it); then state at the middle {state:F0} ms, at a random moment {anywhere:F0} ms; follow one operation {follow:F0} ms (medians of 5)");
     }
 
     private static double Timed(Action query)

@@ -10,11 +10,14 @@ namespace Coordinator.Events.Timeline;
 /// </summary>
 public sealed class RunTimeline
 {
+    private readonly Lazy<StateSnapshots> _snapshots;
+
     private RunTimeline(string runId, IReadOnlyList<RunEvent> events, IReadOnlyDictionary<string, IReadOnlyList<SequenceGap>> gaps)
     {
         RunId = runId;
         Events = events;
         Gaps = gaps;
+        _snapshots = new Lazy<StateSnapshots>(() => new StateSnapshots(this));
     }
 
     /// <summary>The run.</summary>
@@ -28,6 +31,9 @@ public sealed class RunTimeline
 
     /// <summary>Per node, the ranges of sequences between its first and last held event that are missing.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<SequenceGap>> Gaps { get; }
+
+    /// <summary>Snapshots of the state along the run, made when a state is first asked for.</summary>
+    internal StateSnapshots Snapshots => _snapshots.Value;
 
     /// <summary>Reads the run from <paramref name="store"/>; NotFound-like <see cref="KeyNotFoundException"/> when it holds nothing of it.</summary>
     public static async Task<RunTimeline> LoadAsync(IEventStore store, string runId)
