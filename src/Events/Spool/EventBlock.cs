@@ -10,7 +10,10 @@ namespace Coordinator.Events.Spool;
 /// with its length, all compressed together (Brotli). The events of a run repeat most of their bytes (run, node, tags,
 /// the body's type and names, a trace shared by an operation's events), which one event alone cannot leave out.
 /// </summary>
-/// <remarks>Layout: varint count; varint length of the uncompressed events; the compressed events.</remarks>
+/// <remarks>
+/// Layout: varint count; varint first and last sequence (so a reader passes over a block it has read without
+/// decompressing it); varint length of the uncompressed events; the compressed events.
+/// </remarks>
 internal static class EventBlock
 {
     /// <summary>
@@ -42,7 +45,7 @@ internal static class EventBlock
 
             if (count > 0 && raw.WrittenCount + payload.Length > MaxRawBytes)
             {
-                blocks.Add((first, last, Compress(count, raw.WrittenSpan)));
+                blocks.Add((first, last, Compress(count, first, last, raw.WrittenSpan)));
                 raw.ResetWrittenCount();
                 count = 0;
             }
@@ -56,10 +59,19 @@ internal static class EventBlock
 
         if (count > 0)
         {
-            blocks.Add((first, last, Compress(count, raw.WrittenSpan)));
+            blocks.Add((first, last, Compress(count, first, last, raw.WrittenSpan)));
         }
 
         return blocks;
+    }
+
+    /// <summary>The last sequence a block holds, read from its head; <see cref="InvalidDataException"/> when the bytes are not one.</summary>
+    public static long LastSequence(ReadOnlySpan<byte> bytes)
+    {
+        var at = 0;
+        _ = EventCodec.Varint(bytes, ref at);
+        _ = EventCodec.Varint(bytes, ref at);
+        return (long)EventCodec.Varint(bytes, ref at);
     }
 
     /// <summary>The events of a block; <see cref="InvalidDataException"/> when the bytes are not one.</summary>
@@ -67,6 +79,7 @@ internal static class EventBlock
     {
         var at = 0;
         var count = EventCodec.Varint(bytes, ref at);
+        var (first, last) = ((long)EventCodec.Varint(bytes, ref at), (long)EventCodec.Varint(bytes, ref at));
         var length = EventCodec.Varint(bytes, ref at);
         if (count > int.MaxValue || length > (ulong)Math.Max(MaxRawBytes, EventSpool.MaxRecordBytes))
         {
@@ -93,13 +106,22 @@ internal static class EventBlock
             position += (int)size;
         }
 
-        return position == raw.Length ? events : throw new InvalidDataException("The block holds bytes after its last event.");
+        if (position != raw.Length)
+        {
+            throw new InvalidDataException("The block holds bytes after its last event.");
+        }
+
+        return events.Count > 0 && events[0].Stamp.Sequence == first && events[^1].Stamp.Sequence == last
+            ? events
+            : throw new InvalidDataException($"The block's events are not the sequences {first} to {last} its head names.");
     }
 
-    private static byte[] Compress(int count, ReadOnlySpan<byte> raw)
+    private static byte[] Compress(int count, long first, long last, ReadOnlySpan<byte> raw)
     {
-        var block = new ArrayBufferWriter<byte>(16 + BrotliEncoder.GetMaxCompressedLength(raw.Length));
+        var block = new ArrayBufferWriter<byte>(40 + BrotliEncoder.GetMaxCompressedLength(raw.Length));
         EventCodec.Varint(block, (ulong)count);
+        EventCodec.Varint(block, (ulong)first);
+        EventCodec.Varint(block, (ulong)last);
         EventCodec.Varint(block, (ulong)raw.Length);
         using var encoder = new BrotliEncoder(Quality, Window);
         var destination = block.GetSpan(BrotliEncoder.GetMaxCompressedLength(raw.Length));

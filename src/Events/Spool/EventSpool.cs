@@ -201,7 +201,7 @@ public sealed class EventSpool : IDisposable
 
                 // The shipper reads on from where it stopped: start at the cursor's offset, not at the segment's start.
                 var from = _cursor is { } cursor && cursor.Segment == segments[i] && cursor.Sequence <= sequence ? cursor.Offset : 0;
-                foreach (var (runEvent, end) in ReadSegment(segments[i], from).Records)
+                foreach (var (runEvent, end) in ReadSegment(segments[i], from, sequence).Records)
                 {
                     if (runEvent.Stamp.Sequence > sequence && read.Count < max)
                     {
@@ -268,8 +268,11 @@ public sealed class EventSpool : IDisposable
 
     private static long FirstSequence(string segment) => long.Parse(Path.GetFileNameWithoutExtension(segment), System.Globalization.CultureInfo.InvariantCulture);
 
-    /// <summary>The whole records of a segment from byte <paramref name="from"/> on, each with where it ends, and where the last of them ends.</summary>
-    private (List<(RunEvent Event, long End)> Records, long ValidEnd) ReadSegment(string segment, long from = 0)
+    /// <summary>
+    /// The whole records of a segment from byte <paramref name="from"/> on, each with where it ends, and where the last of
+    /// them ends. Blocks wholly at or below <paramref name="after"/> are passed over without decompressing.
+    /// </summary>
+    private (List<(RunEvent Event, long End)> Records, long ValidEnd) ReadSegment(string segment, long from = 0, long after = 0)
     {
         byte[] bytes;
         using (var file = new FileStream(segment, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
@@ -299,7 +302,7 @@ public sealed class EventSpool : IDisposable
                     held = magic switch
                     {
                         Magic => [EventCodec.Decode(payload, _serializer)],
-                        BlockMagic => EventBlock.Decode(payload, _serializer),
+                        BlockMagic => EventBlock.LastSequence(payload) <= after ? [] : EventBlock.Decode(payload, _serializer),
                         _ => [_serializer.Deserialize<RunEvent>(payload)!],
                     };
                 }

@@ -12,11 +12,12 @@ public sealed class RunTimeline
 {
     private readonly Lazy<StateSnapshots> _snapshots;
 
-    private RunTimeline(string runId, IReadOnlyList<RunEvent> events, IReadOnlyDictionary<string, IReadOnlyList<SequenceGap>> gaps)
+    private RunTimeline(string runId, List<RunEvent> events, Dictionary<string, IReadOnlyList<SequenceGap>> gaps, Dictionary<string, long> last)
     {
         RunId = runId;
         Events = events;
         Gaps = gaps;
+        Last = last;
         _snapshots = new Lazy<StateSnapshots>(() => new StateSnapshots(this));
     }
 
@@ -32,6 +33,9 @@ public sealed class RunTimeline
     /// <summary>Per node, the ranges of sequences between its first and last held event that are missing.</summary>
     public IReadOnlyDictionary<string, IReadOnlyList<SequenceGap>> Gaps { get; }
 
+    /// <summary>Per node, the last sequence held.</summary>
+    public IReadOnlyDictionary<string, long> Last { get; }
+
     /// <summary>Snapshots of the state along the run, made when a state is first asked for.</summary>
     internal StateSnapshots Snapshots => _snapshots.Value;
 
@@ -46,39 +50,77 @@ public sealed class RunTimeline
             throw new KeyNotFoundException($"The event store holds no run '{runId}'.");
         }
 
-        var perNode = new List<IReadOnlyList<RunEvent>>();
-        foreach (var node in nodes)
-        {
-            perNode.Add(await store.ReadAsync(runId, node));
-        }
-
-        return Merge(runId, perNode);
+        return await LoadAsync(store, runId, nodes);
     }
+
+    /// <summary>Reads <paramref name="nodes"/>' events of the run (listed already) from <paramref name="store"/>.</summary>
+    internal static async Task<RunTimeline> LoadAsync(IEventStore store, string runId, IEnumerable<string> nodes) =>
+        Merge(runId, await ReadAsync(store, runId, nodes.Select(n => (n, 0L))));
+
+    /// <summary>
+    /// This timeline with what <paramref name="store"/> holds of <paramref name="nodes"/> beyond it (a live run): read from
+    /// each node's last held sequence on, and merged in.
+    /// </summary>
+    internal async Task<RunTimeline> ExtendAsync(IEventStore store, IEnumerable<string> nodes) =>
+        With(await ReadAsync(store, RunId, nodes.Select(n => (n, Last.GetValueOrDefault(n)))));
 
     /// <summary>Merges nodes' events (each in sequence order) into a timeline.</summary>
     public static RunTimeline Merge(string runId, IEnumerable<IReadOnlyList<RunEvent>> perNode)
     {
         ArgumentNullException.ThrowIfNull(perNode);
-        var gaps = new Dictionary<string, IReadOnlyList<SequenceGap>>(StringComparer.Ordinal);
-        var all = new List<RunEvent>();
+        var timeline = new RunTimeline(runId, [], new Dictionary<string, IReadOnlyList<SequenceGap>>(StringComparer.Ordinal), new Dictionary<string, long>(StringComparer.Ordinal));
+        return timeline.With(perNode);
+    }
+
+    /// <summary>
+    /// A timeline of these events and <paramref name="perNode"/>'s after each node's last held one (each in sequence
+    /// order): the new ones are sorted and merged in one pass, so a live run grows by what it added. A node's sequences
+    /// missing between what was held and what came are gaps; a node starts where its first held event is.
+    /// </summary>
+    private RunTimeline With(IEnumerable<IReadOnlyList<RunEvent>> perNode)
+    {
+        var gaps = new Dictionary<string, IReadOnlyList<SequenceGap>>(Gaps, StringComparer.Ordinal);
+        var last = new Dictionary<string, long>(Last, StringComparer.Ordinal);
+        var added = new List<RunEvent>();
         foreach (var events in perNode.Where(e => e.Count > 0))
         {
-            var missing = new List<SequenceGap>();
-            for (var i = 1; i < events.Count; i++)
+            var node = events[0].Stamp.NodeId;
+            var held = last.TryGetValue(node, out var mark) ? mark : events[0].Stamp.Sequence - 1;
+            var missing = new List<SequenceGap>(gaps.GetValueOrDefault(node) ?? []);
+            foreach (var runEvent in events.Where(e => e.Stamp.Sequence > held))
             {
-                if (events[i].Stamp.Sequence > events[i - 1].Stamp.Sequence + 1)
+                if (runEvent.Stamp.Sequence > held + 1)
                 {
-                    missing.Add(new SequenceGap(events[i - 1].Stamp.Sequence + 1, events[i].Stamp.Sequence - 1));
+                    missing.Add(new SequenceGap(held + 1, runEvent.Stamp.Sequence - 1));
                 }
+
+                added.Add(runEvent);
+                held = runEvent.Stamp.Sequence;
             }
 
-            gaps[events[0].Stamp.NodeId] = missing;
-            all.AddRange(events);
+            gaps[node] = missing;
+            last[node] = held;
         }
 
-        all.Sort(CausalOrder);
-        return new RunTimeline(runId, all, gaps);
+        if (added.Count == 0)
+        {
+            return this;
+        }
+
+        added.Sort(CausalOrder);
+        var all = new List<RunEvent>(Events.Count + added.Count);
+        var (i, j) = (0, 0);
+        while (i < Events.Count || j < added.Count)
+        {
+            all.Add(j == added.Count || (i < Events.Count && CausalOrder(Events[i], added[j]) <= 0) ? Events[i++] : added[j++]);
+        }
+
+        return new RunTimeline(RunId, all, gaps, last);
     }
+
+    /// <summary>Each node's events after the sequence given with it, read from the store in parallel.</summary>
+    private static async Task<IReadOnlyList<RunEvent>[]> ReadAsync(IEventStore store, string runId, IEnumerable<(string Node, long After)> nodes) =>
+        await Task.WhenAll(nodes.Select(n => Task.Run(() => store.ReadAsync(runId, n.Node, n.After))));
 
     /// <summary>The events a query selects, in causal order.</summary>
     public IEnumerable<RunEvent> Select(TimelineQuery query)

@@ -5,7 +5,7 @@ namespace Coordinator.Events.Timeline;
 /// <summary>
 /// Keeps the last few runs loaded (merged) for the silo's timeline API, so scrubbing a run (a state query per cursor
 /// move) does not read and merge every event again: a request only asks the store for each node's high-water mark,
-/// and reloads the run when any moved (a live run) or a node appeared. Thread-safe.
+/// and when any moved (a live run) or a node appeared, reads what the nodes added and merges it in. Thread-safe.
 /// </summary>
 public sealed class TimelineCache(IEventStore store, int capacity = 4)
 {
@@ -30,16 +30,22 @@ public sealed class TimelineCache(IEventStore store, int capacity = 4)
             marks[node] = await store.HighWaterAsync(runId, node);
         }
 
+        RunTimeline? held = null;
         lock (_lock)
         {
-            if (_entries.TryGetValue(runId, out var cached) && Same(cached.Marks, marks))
+            if (_entries.TryGetValue(runId, out var cached))
             {
                 cached.Used = ++_uses;
-                return cached.Timeline;
+                if (Same(cached.Marks, marks))
+                {
+                    return cached.Timeline;
+                }
+
+                held = cached.Timeline;
             }
         }
 
-        var timeline = await RunTimeline.LoadAsync(store, runId);
+        var timeline = held is null ? await RunTimeline.LoadAsync(store, runId, nodes) : await held.ExtendAsync(store, nodes);
         lock (_lock)
         {
             _entries[runId] = new Entry(timeline, marks) { Used = ++_uses };
