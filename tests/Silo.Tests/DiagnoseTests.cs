@@ -23,9 +23,11 @@ public sealed class DiagnoseTests : IDisposable
         await canary.StartAsync(CancellationToken.None);
 
         // Block every pool thread, with more work queued behind than the pool adds threads in the meantime: the canary's
-        // next work item waits until the test lets go. The time passing is the stall being measured.
+        // next work item waits until the test lets go. The time passing is the stall being measured. The backlog is deep
+        // because other tests of this process may block pool threads on tasks (.Wait), which makes the pool add threads
+        // quickly: with 64 the test failed once in a full run here (its message was not kept), likely drained too soon.
         using var release = new ManualResetEventSlim();
-        var blockers = ThreadPool.ThreadCount + 64;
+        var blockers = ThreadPool.ThreadCount + 1024;
         for (var i = 0; i < blockers; i++)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static r => r.Wait(), release, preferLocal: false);
