@@ -144,15 +144,32 @@ public sealed class EventSpoolTests : IDisposable
         using (var store = EventSpool.Open(_directory, Samples.Serializer, gapless: false))
         {
             store.AppendBlock(large);
-            var huge = Samples.Event(4, new LogRecorded(LogSeverity.Warning, "test", new string('y', EventSpool.MaxRecordBytes), null));
+            var huge = Samples.Event(4, new LogRecorded(LogSeverity.Warning, "test", new string('y', EventSpool.MaxEventBytes), null));
             Assert.Throws<ArgumentException>(() => store.AppendBlock([Samples.Event(4), huge]));
             Assert.Equal(3, store.LastSequence);
         }
 
         var blocks = EventBlock.Encode(large, Samples.Serializer);
         Assert.Equal([(1L, 2L), (3L, 3L)], blocks.Select(b => (b.First, b.Last)));
+
+        // The largest event a node's spool takes, of bytes that do not compress, is a block a store takes too.
+        var random = new Random(5);
+        var noise = new string([.. Enumerable.Range(0, EventSpool.MaxEventBytes - 512).Select(_ => (char)random.Next(33, 127))]);
+        var largest = Samples.Event(4, new LogRecorded(LogSeverity.Warning, "test", noise, null));
+        using (var node = EventSpool.Open(Path.Combine(_directory, "node"), Samples.Serializer))
+        {
+            AppendRange(node, 1, 3);
+            node.Append(largest);
+        }
+
+        using (var store = EventSpool.Open(_directory, Samples.Serializer, gapless: false))
+        {
+            store.AppendBlock([largest]);
+        }
+
         using var reopened = EventSpool.Open(_directory, Samples.Serializer, gapless: false);
-        Assert.Equal(large, reopened.ReadAfter(0));
+        Assert.Equal([.. large, largest], reopened.ReadAfter(0));
+        Assert.Equal(0, reopened.Skipped);
     }
 
     [Fact]

@@ -17,8 +17,9 @@ namespace Coordinator.Events.Spool;
 internal static class EventBlock
 {
     /// <summary>
-    /// The most bytes of events a block holds uncompressed, unless it holds one event only; so a block stays under the
-    /// most a record holds (<see cref="EventSpool.MaxRecordBytes"/>) whatever its events compress to.
+    /// The most bytes of events a block holds uncompressed, unless it holds one event only (up to
+    /// <see cref="EventSpool.MaxEventBytes"/>); so a block stays under the most a record holds
+    /// (<see cref="EventSpool.MaxRecordBytes"/>) whatever its events compress to.
     /// </summary>
     public const int MaxRawBytes = 256 * 1024;
 
@@ -38,9 +39,9 @@ internal static class EventBlock
         foreach (var runEvent in events)
         {
             var payload = EventCodec.Encode(runEvent, serializer);
-            if (payload.Length > EventSpool.MaxRecordBytes - 64)
+            if (payload.Length > EventSpool.MaxEventBytes)
             {
-                throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most a record holds is {EventSpool.MaxRecordBytes}.", nameof(events));
+                throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most an event takes is {EventSpool.MaxEventBytes}.", nameof(events));
             }
 
             if (count > 0 && raw.WrittenCount + payload.Length > MaxRawBytes)
@@ -81,9 +82,9 @@ internal static class EventBlock
         var count = EventCodec.Varint(bytes, ref at);
         var (first, last) = ((long)EventCodec.Varint(bytes, ref at), (long)EventCodec.Varint(bytes, ref at));
         var length = EventCodec.Varint(bytes, ref at);
-        if (count > int.MaxValue || length > (ulong)Math.Max(MaxRawBytes, EventSpool.MaxRecordBytes))
+        if (count > int.MaxValue || length > EventSpool.MaxRecordBytes)
         {
-            throw new InvalidDataException($"The block claims {count} events in {length} bytes; a block holds at most {Math.Max(MaxRawBytes, EventSpool.MaxRecordBytes)} bytes of events.");
+            throw new InvalidDataException($"The block claims {count} events in {length} bytes; a block holds at most {EventSpool.MaxRecordBytes} bytes of events.");
         }
 
         var raw = new byte[(int)length];

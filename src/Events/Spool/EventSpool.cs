@@ -22,7 +22,11 @@ public sealed class EventSpool : IDisposable
     internal const uint OrleansMagic = 0x31545645; // "EVT1": Orleans' binary format, written by earlier versions
     internal const uint BlockMagic = 0x42545645; // "EVTB": many events, compressed together (the stores' form)
     internal const int HeaderBytes = 12;
-    internal const int MaxRecordBytes = 1 << 20;
+    /// <summary>The most one event takes in its compact form: what a spool accepts, and so what a store must.</summary>
+    internal const int MaxEventBytes = 1 << 20;
+
+    /// <summary>The most a record's payload holds: one event, or a block (whose largest is one event compressed, a little more).</summary>
+    internal const int MaxRecordBytes = 2 * MaxEventBytes;
     private const string Extension = ".seg";
 
     private readonly Lock _lock = new();
@@ -118,9 +122,9 @@ public sealed class EventSpool : IDisposable
         }
 
         var payload = EventCodec.Encode(runEvent, _serializer);
-        if (payload.Length > MaxRecordBytes)
+        if (payload.Length > MaxEventBytes)
         {
-            throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most a spool record holds is {MaxRecordBytes}.", nameof(runEvent));
+            throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most an event takes is {MaxEventBytes}.", nameof(runEvent));
         }
 
         Current(runEvent.Stamp.Sequence).Write(Record(Magic, payload));
@@ -153,7 +157,14 @@ public sealed class EventSpool : IDisposable
                 last = runEvent.Stamp.Sequence;
             }
 
-            foreach (var (first, through, payload) in EventBlock.Encode(events, _serializer))
+            var blocks = EventBlock.Encode(events, _serializer);
+            if (blocks.Find(b => b.Bytes.Length > MaxRecordBytes) is { Bytes: not null } large)
+            {
+                // Cannot be, by the sizes of events and blocks; written, it would be read as damaged and its events lost.
+                throw new InvalidOperationException($"The block of events {large.First} to {large.Last} is {large.Bytes.Length} bytes; the most a record holds is {MaxRecordBytes}.");
+            }
+
+            foreach (var (first, through, payload) in blocks)
             {
                 Current(first).Write(Record(BlockMagic, payload));
                 LastSequence = through;

@@ -46,9 +46,8 @@ public sealed class TelemetryOptions : ISectionOptions<TelemetryOptions>
     /// <summary>
     /// Keep Orleans' per-message size histograms (<c>orleans-messaging-sent-messages-size</c> and
     /// <c>orleans-messaging-received-messages-size</c>). Off by default: Orleans records them for every message, two per
-    /// grain call on each side, with labels it formats each time, which costs a trivial call more than all the
-    /// Coordinator's handler metrics; the sizes that matter (operations and their outputs) are in
-    /// <c>coordinator_handler_request_bytes_total</c> and <c>_response_bytes_total</c>.
+    /// grain call on each side, with labels it formats each time, a cost every call pays; the sizes that matter
+    /// (operations and their outputs) are in <c>coordinator_handler_request_bytes_total</c> and <c>_response_bytes_total</c>.
     /// </summary>
     public bool MessageSizes { get; set; }
 
