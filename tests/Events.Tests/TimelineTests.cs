@@ -58,6 +58,19 @@ public sealed class TimelineTests
     }
 
     [Fact]
+    public void Nodes_events_in_one_list_merge_as_they_do_in_a_list_each()
+    {
+        var timeline = Run();
+        var perNode = timeline.Events.GroupBy(e => e.Stamp.NodeId).Select(g => (IReadOnlyList<RunEvent>)[.. g]).ToList();
+
+        // A later node first, with sequences below the other nodes' (what a live tail reads after a node joins).
+        var mixed = RunTimeline.Merge("run-1", [[.. perNode.AsEnumerable().Reverse().SelectMany(e => e)]]);
+
+        Assert.Equal(timeline.Events.Select(e => e.Stamp), mixed.Events.Select(e => e.Stamp));
+        Assert.All(timeline.Nodes, n => Assert.Equal(timeline.Gaps[n], mixed.Gaps[n]));
+    }
+
+    [Fact]
     public void The_state_at_a_moment_holds_what_was_recorded_by_then_and_nothing_after()
     {
         var timeline = Run();

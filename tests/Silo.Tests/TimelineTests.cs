@@ -102,8 +102,10 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         using var files = new FileEventStore(store, Serializer(), TimeProvider.System, TimeSpan.FromDays(7));
         await RecordAsync(files);
 
-        // The file store answers synchronously, so the verb has read the run and waits on its first poll when this returns.
-        var tail = SiloCli.RunAsync("timeline", "tail", "--count", "2", "--events-dir", store);
+        // Appended once the verb printed the run's last ten events: it has read the run and prints only what comes after.
+        using var printed = new PrintedLines();
+        var tail = SiloCli.RunAsync(printed, "timeline", "tail", "--count", "2", "--events-dir", store);
+        await printed.Reached(10).WaitAsync(TimeSpan.FromSeconds(30));
         await files.AppendAsync("run-1", "trainer-3", [new RunEvent(
             new EventStamp("run-1", "trainer-3", 1, T0.AddSeconds(10), new HybridTime(T0.AddSeconds(10).ToUnixTimeMilliseconds(), 0), null, null),
             EventTags.None, new RunStarted(NodeRole.Trainer, "h", "1", T0))]);

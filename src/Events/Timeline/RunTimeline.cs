@@ -64,7 +64,7 @@ public sealed class RunTimeline
     internal async Task<RunTimeline> ExtendAsync(IEventStore store, IEnumerable<string> nodes) =>
         With(await ReadAsync(store, RunId, nodes.Select(n => (n, Last.GetValueOrDefault(n)))));
 
-    /// <summary>Merges nodes' events (each in sequence order) into a timeline.</summary>
+    /// <summary>Merges nodes' events (each node's in sequence order, in one list or several) into a timeline.</summary>
     public static RunTimeline Merge(string runId, IEnumerable<IReadOnlyList<RunEvent>> perNode)
     {
         ArgumentNullException.ThrowIfNull(perNode);
@@ -82,10 +82,12 @@ public sealed class RunTimeline
         var gaps = new Dictionary<string, IReadOnlyList<SequenceGap>>(Gaps, StringComparer.Ordinal);
         var last = new Dictionary<string, long>(Last, StringComparer.Ordinal);
         var added = new List<RunEvent>();
-        foreach (var events in perNode.Where(e => e.Count > 0))
+
+        // By node, whatever list an event came in: each node's events are in sequence order.
+        foreach (var events in perNode.SelectMany(e => e).GroupBy(e => e.Stamp.NodeId, StringComparer.Ordinal))
         {
-            var node = events[0].Stamp.NodeId;
-            var held = last.TryGetValue(node, out var mark) ? mark : events[0].Stamp.Sequence - 1;
+            var node = events.Key;
+            var held = last.TryGetValue(node, out var mark) ? mark : events.First().Stamp.Sequence - 1;
             var missing = new List<SequenceGap>(gaps.GetValueOrDefault(node) ?? []);
             foreach (var runEvent in events.Where(e => e.Stamp.Sequence > held))
             {
