@@ -69,11 +69,9 @@ public sealed class EventSpool : IDisposable
         var segments = spool.Segments();
         foreach (var segment in segments)
         {
-            var (records, validEnd) = spool.ReadSegment(segment);
-            if (records.Count > 0)
-            {
-                spool.LastSequence = Math.Max(spool.LastSequence, records[^1].Event.Stamp.Sequence);
-            }
+            // Blocks are passed over by their heads: opening a large store decompresses nothing.
+            var (_, validEnd, last) = spool.ReadSegment(segment, after: long.MaxValue);
+            spool.LastSequence = Math.Max(spool.LastSequence, last);
 
             if (segment == segments[^1] && validEnd < new FileInfo(segment).Length)
             {
@@ -280,10 +278,11 @@ public sealed class EventSpool : IDisposable
     private static long FirstSequence(string segment) => long.Parse(Path.GetFileNameWithoutExtension(segment), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
-    /// The whole records of a segment from byte <paramref name="from"/> on, each with where it ends, and where the last of
-    /// them ends. Blocks wholly at or below <paramref name="after"/> are passed over without decompressing.
+    /// The whole records of a segment from byte <paramref name="from"/> on, each with where it ends; where the last of
+    /// them ends; and the last sequence they hold. Blocks wholly at or below <paramref name="after"/> are passed over
+    /// without decompressing.
     /// </summary>
-    private (List<(RunEvent Event, long End)> Records, long ValidEnd) ReadSegment(string segment, long from = 0, long after = 0)
+    private (List<(RunEvent Event, long End)> Records, long ValidEnd, long Last) ReadSegment(string segment, long from = 0, long after = 0)
     {
         byte[] bytes;
         using (var file = new FileStream(segment, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
@@ -294,7 +293,7 @@ public sealed class EventSpool : IDisposable
         }
 
         var events = new List<(RunEvent Event, long End)>();
-        var (position, validEnd, damaged) = (0, 0L, false);
+        var (position, validEnd, damaged, last) = (0, 0L, false, 0L);
         while (position + HeaderBytes <= bytes.Length)
         {
             var span = bytes.AsSpan(position);
@@ -310,12 +309,14 @@ public sealed class EventSpool : IDisposable
                 try
                 {
                     var payload = bytes.AsSpan(position + HeaderBytes, length);
+                    var through = magic == BlockMagic ? EventBlock.LastSequence(payload) : long.MaxValue;
                     held = magic switch
                     {
                         Magic => [EventCodec.Decode(payload, _serializer)],
-                        BlockMagic => EventBlock.LastSequence(payload) <= after ? [] : EventBlock.Decode(payload, _serializer),
+                        BlockMagic => through <= after ? [] : EventBlock.Decode(payload, _serializer),
                         _ => [_serializer.Deserialize<RunEvent>(payload)!],
                     };
+                    last = Math.Max(last, held.Count > 0 ? held[^1].Stamp.Sequence : through);
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException)
                 {
@@ -353,7 +354,7 @@ public sealed class EventSpool : IDisposable
             Skipped++; // a tail shorter than a record header
         }
 
-        return (events, from + validEnd);
+        return (events, from + validEnd, last);
     }
 
     /// <summary>Where the next record's magic (of any form) starts in <paramref name="bytes"/>; -1 when none does.</summary>
