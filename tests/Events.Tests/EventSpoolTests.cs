@@ -115,6 +115,30 @@ public sealed class EventSpoolTests : IDisposable
     }
 
     [Fact]
+    public void Ids_that_repeat_from_event_to_event_are_read_as_one_string_and_the_pool_keeps_a_bounded_number()
+    {
+        using (var store = EventSpool.Open(_directory, Samples.Serializer, gapless: false))
+        {
+            AppendRange(store, 1, 2);
+            store.AppendBlock([Samples.Event(3), Samples.Event(4)]);
+        }
+
+        using var reopened = EventSpool.Open(_directory, Samples.Serializer, gapless: false);
+        var read = reopened.ReadAfter(0);
+        Assert.Equal(4, read.Count);
+        Assert.All(read, e => Assert.Same(read[0].Stamp.NodeId, e.Stamp.NodeId));
+        Assert.All(read, e => Assert.Same(read[0].Stamp.RunId, e.Stamp.RunId));
+        Assert.All(read, e => Assert.Same(read[0].Tags.ModelId, e.Tags.ModelId));
+
+        var pool = new TextPool();
+        var ids = Enumerable.Range(0, TextPool.Capacity + 1).Select(i => System.Text.Encoding.UTF8.GetBytes($"node-{i}")).ToList();
+        var first = ids.Select(id => pool.Get(id)).ToList();
+        Assert.Same(first[0], pool.Get(ids[0]));
+        Assert.Equal(first[^1], pool.Get(ids[^1]));
+        Assert.NotSame(first[^1], pool.Get(ids[^1]));
+    }
+
+    [Fact]
     public void A_damaged_block_is_skipped_and_counted_and_the_blocks_around_it_are_read()
     {
         long second;

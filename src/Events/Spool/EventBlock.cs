@@ -75,8 +75,8 @@ internal static class EventBlock
         return (long)EventCodec.Varint(bytes, ref at);
     }
 
-    /// <summary>The events of a block; <see cref="InvalidDataException"/> when the bytes are not one.</summary>
-    public static List<RunEvent> Decode(ReadOnlySpan<byte> bytes, Serializer serializer)
+    /// <summary>The events of a block (repeated ids from <paramref name="pool"/>); <see cref="InvalidDataException"/> when the bytes are not one.</summary>
+    public static List<RunEvent> Decode(ReadOnlySpan<byte> bytes, Serializer serializer, TextPool? pool = null)
     {
         var at = 0;
         var count = EventCodec.Varint(bytes, ref at);
@@ -103,7 +103,7 @@ internal static class EventBlock
                 throw new InvalidDataException($"Event {i + 1} of the block ends past the block.");
             }
 
-            events.Add(EventCodec.Decode(raw.AsSpan(position, (int)size), serializer));
+            events.Add(EventCodec.Decode(raw.AsSpan(position, (int)size), serializer, pool));
             position += (int)size;
         }
 

@@ -72,8 +72,11 @@ internal static class EventCodec
         return writer.WrittenSpan.ToArray();
     }
 
-    /// <summary>The event in <paramref name="bytes"/>; <see cref="InvalidDataException"/> when they are not one.</summary>
-    public static RunEvent Decode(ReadOnlySpan<byte> bytes, Serializer serializer)
+    /// <summary>
+    /// The event in <paramref name="bytes"/>; <see cref="InvalidDataException"/> when they are not one. Ids that repeat
+    /// from event to event come from <paramref name="pool"/> when one is given.
+    /// </summary>
+    public static RunEvent Decode(ReadOnlySpan<byte> bytes, Serializer serializer, TextPool? pool = null)
     {
         var at = 0;
         var flags = (int)Varint(bytes, ref at);
@@ -82,8 +85,8 @@ internal static class EventCodec
         var counter = (int)Varint(bytes, ref at);
         var zigzag = Varint(bytes, ref at);
         var skew = (long)(zigzag >> 1) ^ -(long)(zigzag & 1);
-        var run = Text(bytes, ref at);
-        var node = Text(bytes, ref at);
+        var run = Text(bytes, ref at, pool);
+        var node = Text(bytes, ref at, pool);
         string? trace = null, span = null;
         if ((flags & TracedBytes) != 0)
         {
@@ -99,7 +102,8 @@ internal static class EventCodec
         var tags = new string?[7];
         for (var i = 0; i < tags.Length; i++)
         {
-            tags[i] = (flags & (FirstTag << i)) != 0 ? Text(bytes, ref at) : null;
+            // Session, model and replica ids repeat; operation, batch, blob and transfer ids name one thing each.
+            tags[i] = (flags & (FirstTag << i)) != 0 ? Text(bytes, ref at, i is 0 or 1 or 3 ? pool : null) : null;
         }
 
         var body = serializer.Deserialize<RunEventBody>(bytes[at..]) ?? throw new InvalidDataException("The event has no body.");
@@ -156,10 +160,11 @@ internal static class EventCodec
         throw new InvalidDataException("The event holds a number longer than 64 bits.");
     }
 
-    private static string Text(ReadOnlySpan<byte> bytes, ref int at)
+    private static string Text(ReadOnlySpan<byte> bytes, ref int at, TextPool? pool = null)
     {
         var length = Varint(bytes, ref at);
-        return Encoding.UTF8.GetString(Take(bytes, ref at, length > int.MaxValue ? int.MaxValue : (int)length));
+        var utf8 = Take(bytes, ref at, length > int.MaxValue ? int.MaxValue : (int)length);
+        return pool is null ? Encoding.UTF8.GetString(utf8) : pool.Get(utf8);
     }
 
     private static ReadOnlySpan<byte> Take(ReadOnlySpan<byte> bytes, ref int at, int count)

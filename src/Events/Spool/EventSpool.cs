@@ -294,6 +294,7 @@ public sealed class EventSpool : IDisposable
 
         var events = new List<(RunEvent Event, long End)>();
         var (position, validEnd, damaged, last) = (0, 0L, false, 0L);
+        var pool = new TextPool();
         while (position + HeaderBytes <= bytes.Length)
         {
             var span = bytes.AsSpan(position);
@@ -312,8 +313,8 @@ public sealed class EventSpool : IDisposable
                     var through = magic == BlockMagic ? EventBlock.LastSequence(payload) : long.MaxValue;
                     held = magic switch
                     {
-                        Magic => [EventCodec.Decode(payload, _serializer)],
-                        BlockMagic => through <= after ? [] : EventBlock.Decode(payload, _serializer),
+                        Magic => [EventCodec.Decode(payload, _serializer, pool)],
+                        BlockMagic => through <= after ? [] : EventBlock.Decode(payload, _serializer, pool),
                         _ => [_serializer.Deserialize<RunEvent>(payload)!],
                     };
                     last = Math.Max(last, held.Count > 0 ? held[^1].Stamp.Sequence : through);

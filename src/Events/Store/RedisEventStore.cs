@@ -97,6 +97,7 @@ public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer ser
         var database = redis.GetDatabase();
         var read = new List<RunEvent>();
         var from = after;
+        var pool = new TextPool();
         while (read.Count < max)
         {
             var entries = await database.StreamRangeAsync(StreamKey(runId, nodeId), $"{from + 1}-0", "+", Page);
@@ -104,8 +105,8 @@ public sealed class RedisEventStore(IConnectionMultiplexer redis, Serializer ser
             {
                 // Field b: a block; c: one event in the compact form; e: in Orleans' binary format (c and e by earlier versions).
                 var (block, compact) = (entry["b"], entry["c"]);
-                IEnumerable<RunEvent> held = !block.IsNull ? EventBlock.Decode((byte[])block!, serializer)
-                    : !compact.IsNull ? [EventCodec.Decode((byte[])compact!, serializer)]
+                IEnumerable<RunEvent> held = !block.IsNull ? EventBlock.Decode((byte[])block!, serializer, pool)
+                    : !compact.IsNull ? [EventCodec.Decode((byte[])compact!, serializer, pool)]
                     : [serializer.Deserialize<RunEvent>((byte[])entry["e"]!)!];
                 read.AddRange(held.Where(e => e.Stamp.Sequence > after).Take(max - read.Count));
                 from = Sequence(entry.Id);
