@@ -23,24 +23,31 @@ public sealed class DiagnoseTests : IDisposable
         await canary.StartAsync(CancellationToken.None);
 
         // Block every pool thread, with more work queued behind than the pool adds threads in the meantime: the canary's
-        // next work item waits until the test lets go. The time passing is the stall being measured. The backlog is deep
-        // because other tests of this process may block pool threads on tasks (.Wait), which makes the pool add threads
-        // quickly: with 64 the test failed once in a full run here (its message was not kept), likely drained too soon.
-        using var release = new ManualResetEventSlim();
-        var blockers = ThreadPool.ThreadCount + 1024;
-        for (var i = 0; i < blockers; i++)
+        // next work item waits until the test lets go. The time passing is the stall being measured. Whether the pool
+        // stalled is read from the file the canary writes: in full runs of this process (other tests blocking and
+        // unblocking pool threads) it sometimes did not, twice in fresh CI runs, so a stall that did not happen is
+        // injected again, a few times at most.
+        var attempts = 0;
+        for (var stalled = false; !stalled && attempts < 5; attempts++)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(static r => r.Wait(), release, preferLocal: false);
+            using var release = new ManualResetEventSlim();
+            for (var i = ThreadPool.ThreadCount + 1024; i > 0; i--)
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(static r => r.Wait(), release, preferLocal: false);
+            }
+
+            Thread.Sleep(200);
+            release.Set();
+            stalled = await StallWrittenAsync(TimeSpan.FromSeconds(5));
         }
 
-        Thread.Sleep(200);
-        release.Set();
         await canary.StopAsync(CancellationToken.None);
         await log.StopAsync(CancellationToken.None);
         canary.Dispose();
 
         var (exit, output, _) = await SiloCli.RunAsync("diagnose", "--file", _directory);
-        Assert.Equal(1, exit);
+        var written = string.Join("\n", Directory.EnumerateFiles(_directory, "*.jsonl", SearchOption.AllDirectories).Select(File.ReadAllText));
+        Assert.True(exit == 1, $"diagnose exited {exit} after {attempts} injected stalls (pool threads now {ThreadPool.ThreadCount}): {output}\nfile: {written}");
         Assert.Contains("[critical] scheduler_stall", output, StringComparison.Ordinal);
         Assert.Contains("on stalled-node", output, StringComparison.Ordinal);
 
@@ -49,6 +56,24 @@ public sealed class DiagnoseTests : IDisposable
         var stall = json.RootElement.GetProperty("flags").EnumerateArray().Single(f => f.GetProperty("rule").GetString() == "scheduler_stall");
         Assert.True(stall.GetProperty("worst_ms").GetDouble() > 100, $"worst stall {stall.GetProperty("worst_ms").GetDouble()} ms");
         Assert.Equal(1, exit);
+    }
+
+    /// <summary>Whether the canary wrote a stall over 100 ms, waiting up to <paramref name="timeout"/> for its line.</summary>
+    private async Task<bool> StallWrittenAsync(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (Directory.EnumerateFiles(_directory, "*.jsonl", SearchOption.AllDirectories).Any()
+                && SlowCallDiagnosis.Read(_directory).Lines.Any(l => l.Kind == "stall" && l.Delay > 100))
+            {
+                return true;
+            }
+
+            await Task.Delay(20);
+        }
+
+        return false;
     }
 
     [Fact]
