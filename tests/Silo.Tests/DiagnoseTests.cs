@@ -25,7 +25,7 @@ public sealed class DiagnoseTests : IDisposable
         // Block every pool thread, with more work queued behind than the pool adds threads in the meantime: the canary's
         // next work item waits until the test lets go. The time passing is the stall being measured. Whether the pool
         // stalled is read from the file the canary writes: in full runs of this process (other tests blocking and
-        // unblocking pool threads) it sometimes did not, twice in fresh CI runs, so a stall that did not happen is
+        // unblocking pool threads) it twice did not (once in a fresh CI run), so a stall that did not happen is
         // injected again, a few times at most.
         var attempts = 0;
         for (var stalled = false; !stalled && attempts < 5; attempts++)
