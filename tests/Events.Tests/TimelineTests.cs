@@ -71,6 +71,21 @@ public sealed class TimelineTests
     }
 
     [Fact]
+    public void A_node_whose_clock_went_back_across_a_restart_is_still_merged_in_clock_order()
+    {
+        static RunEvent At(string node, long sequence, long clock) =>
+            new(new EventStamp("run-1", node, sequence, T0.AddMilliseconds(clock), new HybridTime(T0.ToUnixTimeMilliseconds() + clock, 0), null, null),
+                EventTags.None, new AdapterLoaded("a"));
+        IReadOnlyList<RunEvent> restarted = [At("trainer-1", 1, 10), At("trainer-1", 2, 40), At("trainer-1", 3, 5), At("trainer-1", 4, 50)];
+        IReadOnlyList<RunEvent> steady = [.. Enumerable.Range(1, 6).Select(i => At("silo-1", i, i * 9))];
+
+        var timeline = RunTimeline.Merge("run-1", [restarted, steady]);
+
+        var expected = restarted.Concat(steady).OrderBy(e => e.Stamp.Clock).ThenBy(e => e.Stamp.NodeId, StringComparer.Ordinal).ThenBy(e => e.Stamp.Sequence);
+        Assert.Equal(expected.Select(e => (e.Stamp.NodeId, e.Stamp.Sequence)), timeline.Events.Select(e => (e.Stamp.NodeId, e.Stamp.Sequence)));
+    }
+
+    [Fact]
     public void The_state_at_a_moment_holds_what_was_recorded_by_then_and_nothing_after()
     {
         var timeline = Run();
