@@ -17,7 +17,7 @@ public sealed class TimelineCacheTests : IDisposable
     {
         using var store = new FileEventStore(_directory, Samples.Serializer, new FakeTimeProvider(DateTimeOffset.UtcNow), TimeSpan.FromDays(7));
         await store.AppendAsync("run-1", "node-1", [.. Enumerable.Range(1, 3).Select(i => Samples.Event(i))]);
-        var cache = new TimelineCache(store, capacity: 2);
+        var cache = new TimelineCache(store, maxEvents: 6);
 
         var first = await cache.LoadAsync("run-1");
         Assert.Same(first, await cache.LoadAsync("run-1"));
@@ -32,7 +32,7 @@ public sealed class TimelineCacheTests : IDisposable
         Assert.Equal(["node-1", "node-2"], joined.Nodes);
         Assert.Same(joined, await cache.LoadAsync("run-1"));
 
-        // Two more runs: run-1, used least recently, leaves; run-3 stays.
+        // Two more runs: with run-3 the cache holds 7 events, so run-1 (5 of them), used least recently, leaves; run-3 stays.
         await store.AppendAsync("run-2", "node-1", [Samples.Event(1)]);
         await store.AppendAsync("run-3", "node-1", [Samples.Event(1)]);
         await cache.LoadAsync("run-2");

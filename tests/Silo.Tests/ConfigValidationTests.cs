@@ -52,6 +52,7 @@ public sealed class ConfigValidationTests
         { "Telemetry:OtlpEndpoint", "collector:4317", "Telemetry:OtlpEndpoint: 'collector:4317' is not an absolute http(s) URL" },
         { "Telemetry:OtlpProtocol", "http", "Telemetry:OtlpProtocol: " },
         { "Events:ExportOtlp", "true", "Events:ExportOtlp: events are exported with the node's logs, so it needs Telemetry:OtlpEndpoint" },
+        { "Events:TimelineCacheEvents", "0", "Events:TimelineCacheEvents: must be between 1 and 2147483647 (got 0)" },
         { "Cluster:SiloPortt", "1", "Cluster:SiloPortt: unknown key" },
         { "Clusterr:SiloPort", "1", "Clusterr: unknown section" },
         { "Cluster:SiloPort:Inner", "1", "Cluster:SiloPort: expected a single value" },

@@ -82,7 +82,8 @@ public static class EventsHostingExtensions
     /// Keeps the run events of the cluster's nodes on this coordinator silo: the recorder grains append to Redis streams
     /// of cluster <paramref name="clusterId"/> when <paramref name="redis"/> is given (the cluster's backend), else to segment files in
     /// <c>Events:StoreDirectory</c> (the embedded default). Runs older than <c>Events:Retention</c> are pruned at start
-    /// and hourly. The <see cref="TimelineCache"/> keeps the last runs read merged, for the silo's timeline API.
+    /// and hourly. The <see cref="TimelineCache"/> keeps the last runs read merged, for the silo's timeline API, up to
+    /// <c>Events:TimelineCacheEvents</c>.
     /// </summary>
     public static IServiceCollection AddCoordinatorEventStore(this IServiceCollection services, EventsOptions options, IConnectionMultiplexer? redis, string clusterId)
     {
@@ -97,7 +98,7 @@ public static class EventsHostingExtensions
                 : new FileEventStore(options.StoreDirectory, serializer, time, options.Retention);
         });
         services.AddHostedService(sp => new EventRetention(sp.GetRequiredService<IEventStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));
-        services.AddSingleton(sp => new TimelineCache(sp.GetRequiredService<IEventStore>()));
+        services.AddSingleton(sp => new TimelineCache(sp.GetRequiredService<IEventStore>(), options.TimelineCacheEvents));
         return services;
     }
 

@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Coordinator.Client.Configuration;
+using Coordinator.Events.Timeline;
 using Microsoft.Extensions.Options;
 
 namespace Coordinator.Events.Hosting;
@@ -43,6 +44,13 @@ public sealed class EventsOptions : ISectionOptions<EventsOptions>
 
     /// <summary>How long a run's events are kept after its last one.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// The most events a coordinator silo keeps merged in memory for its timeline API (about 500 bytes each): past it the
+    /// least used runs leave, never the one being read.
+    /// </summary>
+    [Range(1, int.MaxValue)]
+    public int TimelineCacheEvents { get; set; } = TimelineCache.DefaultMaxEvents;
 
     /// <summary>
     /// Also export each event, once its recorder holds it, as an OTLP log record with its trace (through the node's log

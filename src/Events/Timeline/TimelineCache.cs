@@ -5,10 +5,15 @@ namespace Coordinator.Events.Timeline;
 /// <summary>
 /// Keeps the last few runs loaded (merged) for the silo's timeline API, so scrubbing a run (a state query per cursor
 /// move) does not read and merge every event again: a request only asks the store for each node's high-water mark,
-/// and when any moved (a live run) or a node appeared, reads what the nodes added and merges it in. Thread-safe.
+/// and when any moved (a live run) or a node appeared, reads what the nodes added and merges it in. Holds at most
+/// <paramref name="maxEvents"/> events (a run in memory takes about 500 bytes an event): past it the least used runs
+/// leave, never the one just read. Thread-safe.
 /// </summary>
-public sealed class TimelineCache(IEventStore store, int capacity = 4)
+public sealed class TimelineCache(IEventStore store, int maxEvents = TimelineCache.DefaultMaxEvents)
 {
+    /// <summary>The events held unless told otherwise: about 1 GB.</summary>
+    public const int DefaultMaxEvents = 2_000_000;
+
     private readonly Lock _lock = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private long _uses;
@@ -49,9 +54,9 @@ public sealed class TimelineCache(IEventStore store, int capacity = 4)
         lock (_lock)
         {
             _entries[runId] = new Entry(timeline, marks) { Used = ++_uses };
-            if (_entries.Count > capacity)
+            while (_entries.Count > 1 && _entries.Values.Sum(e => e.Timeline.Events.Count) > maxEvents)
             {
-                _entries.Remove(_entries.MinBy(e => e.Value.Used).Key);
+                _entries.Remove(_entries.Where(e => e.Key != runId).MinBy(e => e.Value.Used).Key);
             }
         }
 
