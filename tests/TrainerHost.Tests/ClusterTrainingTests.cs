@@ -88,6 +88,25 @@ public sealed class ClusterTrainingTests(TrainingCluster cluster) : IClassFixtur
         Assert.Contains(metrics, l => l.StartsWith("coordinator_trainer_device_queue_depth", StringComparison.Ordinal));
         var steps = metrics.Single(l => l.StartsWith("coordinator_trainer_optim_steps_total", StringComparison.Ordinal));
         Assert.Equal("3", steps.Split(' ')[1]);
+
+        // The model's last loss and gradient norm, as its training reported them.
+        foreach (var gauge in (string[])["coordinator_trainer_loss", "coordinator_trainer_grad_norm"])
+        {
+            var line = metrics.Single(l => l.StartsWith(gauge + "{", StringComparison.Ordinal) && l.Contains($"model=\"{modelId}\"", StringComparison.Ordinal));
+            var value = double.Parse(line[(line.IndexOf("} ", StringComparison.Ordinal) + 2)..].Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(double.IsFinite(value) && value > 0, line);
+        }
+
+        // Unloaded, the model leaves the trainer's gauges (scraped again until the exporter's cached answer, 300 ms, is renewed).
+        await cluster.Client.UnloadModelAsync(modelId);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        bool Listed(string scraped) => scraped.Split('\n').Any(l => l.StartsWith("coordinator_trainer_loss{", StringComparison.Ordinal) && l.Contains(modelId, StringComparison.Ordinal));
+        while (Listed(await web.GetStringAsync($"{cluster.TrainerHttp["metrics-1"]}/metrics")))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"{modelId} is still in coordinator_trainer_loss 30 s after its unloading");
+            await System.Threading.Tasks.Task.Delay(100);
+        }
+
         Assert.True(exit == 0 && complaints.Length == 0, $"promtool check metrics exited {exit}: {complaints}");
     }
 

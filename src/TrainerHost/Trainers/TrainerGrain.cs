@@ -100,6 +100,8 @@ internal sealed partial class TrainerGrain(
                 instruments.Ran(operation, sentAt, arrivedAt, timing);
             }
 
+            instruments.Trained(PlacementKeys.ModelOf(adapterKey), output);
+
             events.Emit(new TrainingFinished(operation.Kind, output.Forward?.Loss, timing?.ComputeTime ?? TimeSpan.Zero, null), tags);
             if (output.Checkpoint is { } checkpoint)
             {
@@ -137,6 +139,7 @@ internal sealed partial class TrainerGrain(
         if (await runtime.Engine.RemoveAdapterAsync(adapterKey))
         {
             events.Emit(new AdapterUnloaded(adapterKey), Tags(adapterKey));
+            instruments.Unloaded(PlacementKeys.ModelOf(adapterKey));
             LogAdapterUnloaded(adapterKey, runtime.ReplicaId);
         }
     }

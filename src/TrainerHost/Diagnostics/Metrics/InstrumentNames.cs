@@ -16,4 +16,13 @@ internal static class InstrumentNames
 
     /// <summary>Counter: optimizer steps applied, over every adapter (<c>coordinator_trainer_optim_steps_total</c>).</summary>
     public const string OptimSteps = "coordinator.trainer.optim_steps";
+
+    /// <summary>
+    /// Gauge: the loss of the last forward pass of each model's adapter on this trainer, by <c>model</c>; a model leaves
+    /// when its adapter is unloaded (<c>coordinator_trainer_loss</c>).
+    /// </summary>
+    public const string Loss = "coordinator.trainer.loss";
+
+    /// <summary>Gauge: the gradient norm of each model's last optimizer step on this trainer, by <c>model</c> (<c>coordinator_trainer_grad_norm</c>).</summary>
+    public const string GradNorm = "coordinator.trainer.grad_norm";
 }

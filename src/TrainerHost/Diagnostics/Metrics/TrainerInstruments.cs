@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Coordinator.Contracts.Telemetry;
@@ -13,6 +14,10 @@ internal sealed class TrainerInstruments : IDisposable
     private readonly Histogram<double> _operation;
     private readonly Counter<long> _optimSteps;
 
+    // Per model whose adapter is on this trainer: its last loss and gradient norm (bounded by the trainer's LoRA capacity).
+    private readonly ConcurrentDictionary<string, double> _loss = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, double> _gradNorm = new(StringComparer.Ordinal);
+
     public TrainerInstruments(TrainerRuntime runtime)
     {
         _operation = _meter.CreateHistogram(
@@ -20,7 +25,33 @@ internal sealed class TrainerInstruments : IDisposable
             new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
         _optimSteps = _meter.CreateCounter<long>(InstrumentNames.OptimSteps, null, "Optimizer steps applied, over every adapter.");
         _meter.CreateObservableGauge(InstrumentNames.DeviceQueueDepth, () => runtime.QueueDepth, null, "Operations waiting for the device thread.");
+        _meter.CreateObservableGauge(InstrumentNames.Loss, () => ByModel(_loss), null, "The loss of the last forward pass of each model's adapter on this trainer, by model.");
+        _meter.CreateObservableGauge(InstrumentNames.GradNorm, () => ByModel(_gradNorm), null, "The gradient norm of each model's last optimizer step on this trainer, by model.");
     }
+
+    /// <summary>An operation of <paramref name="modelId"/>'s adapter answered <paramref name="output"/>: its loss or gradient norm is the model's last.</summary>
+    public void Trained(string modelId, OperationOutput output)
+    {
+        if (output.Forward is { } forward)
+        {
+            _loss[modelId] = forward.Loss;
+        }
+
+        if (output.OptimStep is { } step)
+        {
+            _gradNorm[modelId] = step.GradNorm;
+        }
+    }
+
+    /// <summary><paramref name="modelId"/>'s adapter left this trainer: its figures leave the gauges.</summary>
+    public void Unloaded(string modelId)
+    {
+        _loss.TryRemove(modelId, out _);
+        _gradNorm.TryRemove(modelId, out _);
+    }
+
+    private static IEnumerable<Measurement<double>> ByModel(ConcurrentDictionary<string, double> values) =>
+        values.Select(v => new Measurement<double>(v.Value, new KeyValuePair<string, object?>("model", v.Key)));
 
     /// <summary>
     /// Records the phases of an operation sent at <paramref name="sentAt"/> (null when its sender did not stamp it), that
