@@ -5,7 +5,7 @@ using Microsoft.Extensions.Time.Testing;
 
 namespace Coordinator.Events.Tests;
 
-/// <summary>The silo's timeline API reads runs through a cache: reused while the run is unchanged, reloaded when it grew.</summary>
+/// <summary>The silo's timeline API reads runs through a cache: reused while the run is unchanged, what it added merged in when it grew.</summary>
 public sealed class TimelineCacheTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("coordinator-timeline-cache-").FullName;
@@ -13,7 +13,7 @@ public sealed class TimelineCacheTests : IDisposable
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     [Fact]
-    public async Task A_run_is_merged_once_while_unchanged_reloaded_when_a_node_appends_or_appears_and_the_least_used_run_leaves()
+    public async Task A_run_is_merged_once_while_unchanged_grown_when_a_node_appends_or_appears_and_the_least_used_run_leaves()
     {
         using var store = new FileEventStore(_directory, Samples.Serializer, new FakeTimeProvider(DateTimeOffset.UtcNow), TimeSpan.FromDays(7));
         await store.AppendAsync("run-1", "node-1", [.. Enumerable.Range(1, 3).Select(i => Samples.Event(i))]);

@@ -38,11 +38,7 @@ internal static class EventBlock
         var (count, first, last) = (0, 0L, 0L);
         foreach (var runEvent in events)
         {
-            var payload = EventCodec.Encode(runEvent, serializer);
-            if (payload.Length > EventSpool.MaxEventBytes)
-            {
-                throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most an event takes is {EventSpool.MaxEventBytes}.", nameof(events));
-            }
+            var payload = EventSpool.Encoded(runEvent, serializer);
 
             if (count > 0 && raw.WrittenCount + payload.Length > MaxRawBytes)
             {

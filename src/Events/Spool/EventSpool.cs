@@ -109,24 +109,32 @@ public sealed class EventSpool : IDisposable
 
     private void AppendLocked(RunEvent runEvent)
     {
+        Follows(runEvent, LastSequence, nameof(runEvent));
+        Current(runEvent.Stamp.Sequence).Write(Record(Magic, Encoded(runEvent, _serializer)));
+        LastSequence = runEvent.Stamp.Sequence;
+    }
+
+    /// <summary>An event's compact form; <see cref="ArgumentException"/> past <see cref="MaxEventBytes"/>.</summary>
+    internal static byte[] Encoded(RunEvent runEvent, Serializer serializer)
+    {
+        var payload = EventCodec.Encode(runEvent, serializer);
+        return payload.Length <= MaxEventBytes
+            ? payload
+            : throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most an event takes is {MaxEventBytes}.", nameof(runEvent));
+    }
+
+    /// <summary>Refuses a spool opened read-only, and an event whose sequence does not follow <paramref name="last"/>.</summary>
+    private void Follows(RunEvent runEvent, long last, string argument)
+    {
         if (_readOnly)
         {
             throw new InvalidOperationException($"The spool in '{_directory}' was opened for reading only.");
         }
 
-        if (_gapless ? runEvent.Stamp.Sequence != LastSequence + 1 : runEvent.Stamp.Sequence <= LastSequence)
+        if (_gapless ? runEvent.Stamp.Sequence != last + 1 : runEvent.Stamp.Sequence <= last)
         {
-            throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {LastSequence}.", nameof(runEvent));
+            throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {last}.", argument);
         }
-
-        var payload = EventCodec.Encode(runEvent, _serializer);
-        if (payload.Length > MaxEventBytes)
-        {
-            throw new ArgumentException($"Event {runEvent.Body.Type} is {payload.Length} bytes; the most an event takes is {MaxEventBytes}.", nameof(runEvent));
-        }
-
-        Current(runEvent.Stamp.Sequence).Write(Record(Magic, payload));
-        LastSequence = runEvent.Stamp.Sequence;
     }
 
     /// <summary>
@@ -139,19 +147,10 @@ public sealed class EventSpool : IDisposable
         ArgumentNullException.ThrowIfNull(events);
         lock (_lock)
         {
-            if (_readOnly)
-            {
-                throw new InvalidOperationException($"The spool in '{_directory}' was opened for reading only.");
-            }
-
             var last = LastSequence;
             foreach (var runEvent in events)
             {
-                if (_gapless ? runEvent.Stamp.Sequence != last + 1 : runEvent.Stamp.Sequence <= last)
-                {
-                    throw new ArgumentException($"Event sequence {runEvent.Stamp.Sequence} does not follow the spool's last, {last}.", nameof(events));
-                }
-
+                Follows(runEvent, last, nameof(events));
                 last = runEvent.Stamp.Sequence;
             }
 

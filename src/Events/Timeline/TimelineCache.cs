@@ -50,7 +50,10 @@ public sealed class TimelineCache(IEventStore store, int maxEvents = TimelineCac
             }
         }
 
-        var timeline = held is null ? await RunTimeline.LoadAsync(store, runId, nodes) : await held.ExtendAsync(store, nodes);
+        // Grown: only the nodes whose marks moved past what the timeline holds are read.
+        var timeline = held is null
+            ? await RunTimeline.LoadAsync(store, runId, nodes)
+            : await held.ExtendAsync(store, nodes.Where(n => marks[n] != held.Last.GetValueOrDefault(n)));
         lock (_lock)
         {
             _entries[runId] = new Entry(timeline, marks) { Used = ++_uses };
