@@ -139,7 +139,6 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         using var trainingLanes = JsonDocument.Parse(await web.GetStringAsync($"{http}/timeline/api/lanes?run=run-1&buckets=10&type=training."));
         var tooManyBuckets = await web.GetAsync($"{http}/timeline/api/lanes?run=run-1&buckets=0");
         var filtered = await HeadlessBrowser.DumpDomAsync($"{http}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z&type=training.", TimeSpan.FromSeconds(10));
-        var live = await HeadlessBrowser.DumpDomAsync($"{http}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z&live=1", TimeSpan.FromSeconds(10));
 
         Assert.Equal(["op-2"], state.RootElement.GetProperty("inFlight").EnumerateArray().Select(o => o.GetProperty("operationId").GetString()));
         Assert.Equal(HttpStatusCode.BadRequest, badSubject.StatusCode);
@@ -176,12 +175,98 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         Assert.Contains("trainer-1#2  training.finished", filtered, StringComparison.Ordinal);
         Assert.DoesNotContain("run.started", filtered, StringComparison.Ordinal);
         Assert.Matches("<div id=\"error\"></div>", filtered);
-
-        // Live mode follows the newest moment, whatever the link said, re-reading the run every 2 s of the browser's time.
-        Assert.Contains("<span id=\"at\">2026-11-23T14:02:09.000Z</span>", live, StringComparison.Ordinal);
-        Assert.Contains("silo-1#7  coordinator.replica_dead", live, StringComparison.Ordinal);
-        Assert.Matches("<div id=\"error\"></div>", live);
     }
+
+    [Fact]
+    public async Task Live_mode_follows_the_newest_moment_and_shows_what_the_recorders_store_as_it_comes()
+    {
+        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
+        await using var silo = await RedisFixture.StartSiloAsync(settings);
+        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        await using var page = await HeadlessBrowser.OpenAsync($"http://127.0.0.1:{settings.Http.Port}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z&live=1");
+
+        // Live mode goes to the newest moment, whatever the link said, and follows the run's feed.
+        var dom = await page.WaitForAsync(d => d.Contains("<span id=\"feed\">following</span>", StringComparison.Ordinal)
+            && d.Contains("silo-1#7  coordinator.replica_dead", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        Assert.Contains("<span id=\"at\">2026-11-23T14:02:09.000Z</span>", dom, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-node=\"trainer-3\"", dom, StringComparison.Ordinal);
+
+        // A node that joins later ships through its recorder, which stores and publishes: the page shows its lane and its
+        // events without being reloaded (it does not poll; only the feed can tell it).
+        var recorder = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IEventRecorderGrain>(RecorderKeys.Of("run-1", "trainer-3"));
+        await recorder.AppendAsync([Event("trainer-3", 1, 10_000, new RunStarted(NodeRole.Trainer, "h", "1", T0)), Event("trainer-3", 2, 11_000, new AdapterLoaded("mdl-3/1"))]);
+        dom = await page.WaitForAsync(d => d.Contains("trainer-3#2  training.adapter_loaded", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+        Assert.Contains("<g class=\"lane\" data-node=\"trainer-3\"", dom, StringComparison.Ordinal);
+        Assert.Contains("<span id=\"at\">2026-11-23T14:02:11.000Z</span>", dom, StringComparison.Ordinal);
+        Assert.Matches("<div id=\"error\"></div>", dom);
+    }
+
+    [Fact]
+    public async Task The_live_feed_streams_each_stored_event_once_and_reads_on_from_a_reconnecting_clients_cursor()
+    {
+        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
+        await using var silo = await RedisFixture.StartSiloAsync(settings);
+        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        var live = $"http://127.0.0.1:{settings.Http.Port}/timeline/api/live?run=run-1";
+        using var web = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var recorder = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IEventRecorderGrain>(RecorderKeys.Of("run-1", "trainer-3"));
+        RunEvent[] events = [.. Enumerable.Range(1, 3).Select(i => Event("trainer-3", i, 10_000 + i, new AdapterLoaded($"mdl-{i}/1")))];
+
+        string first;
+        using (var response = await web.GetAsync(live, HttpCompletionOption.ResponseHeadersRead, deadline.Token))
+        {
+            Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
+            using var stream = new StreamReader(await response.Content.ReadAsStreamAsync(deadline.Token));
+
+            // Open: what is stored from now on comes, in one message per page; a batch sent again (a lost answer) is not.
+            await recorder.AppendAsync(events[..2]);
+            var (id, sent) = await NextMessageAsync(stream, deadline.Token);
+            Assert.Equal(["trainer-3#1", "trainer-3#2"], sent);
+            await recorder.AppendAsync(events[..2]);
+            await recorder.AppendAsync(events[1..]);
+            Assert.Equal(["trainer-3#3"], (await NextMessageAsync(stream, deadline.Token)).Events);
+            first = id;
+        }
+
+        // A client that reconnects with the id of a message it got (as a browser's EventSource does) gets what followed it.
+        using (var request = new HttpRequestMessage(HttpMethod.Get, live))
+        {
+            request.Headers.Add("Last-Event-ID", first);
+            using var response = await web.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, deadline.Token);
+            using var stream = new StreamReader(await response.Content.ReadAsStreamAsync(deadline.Token));
+            Assert.Equal(["trainer-3#3"], (await NextMessageAsync(stream, deadline.Token)).Events);
+        }
+
+        using var unknown = await web.GetAsync($"http://127.0.0.1:{settings.Http.Port}/timeline/api/live?run=run-9", deadline.Token);
+        Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
+        Assert.Contains("No run 'run-9'", await unknown.Content.ReadAsStringAsync(deadline.Token), StringComparison.Ordinal);
+    }
+
+    /// <summary>The next message of a server-sent event stream (comment lines skipped): its id, and its events as node#sequence.</summary>
+    private static async Task<(string Id, string[] Events)> NextMessageAsync(StreamReader stream, CancellationToken cancellationToken)
+    {
+        string? id = null;
+        while (await stream.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (line.StartsWith("id: ", StringComparison.Ordinal))
+            {
+                id = line[4..];
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                using var data = JsonDocument.Parse(line[6..]);
+                Assert.False(data.RootElement.GetProperty("gap").GetBoolean());
+                return (id ?? throw new InvalidOperationException("A message without an id."), [.. data.RootElement.GetProperty("events").EnumerateArray()
+                    .Select(e => $"{e.GetProperty("node").GetString()}#{e.GetProperty("sequence").GetInt64()}")]);
+            }
+        }
+
+        throw new InvalidOperationException("The live feed ended.");
+    }
+
+    private static RunEvent Event(string node, long sequence, int ms, RunEventBody body) =>
+        new(new EventStamp("run-1", node, sequence, T0.AddMilliseconds(ms), new HybridTime(T0.ToUnixTimeMilliseconds() + ms, 0), null, null), EventTags.None, body);
 
     private static Serializer Serializer() => new ServiceCollection()
         .AddSerializer(builder => builder.AddAssembly(typeof(RunEvent).Assembly))

@@ -1,6 +1,7 @@
 using Coordinator.Contracts.Events;
 using Coordinator.Events.Clock;
 using Coordinator.Events.Emitting;
+using Coordinator.Events.Live;
 using Coordinator.Events.Resources;
 using Coordinator.Events.Shipping;
 using Coordinator.Events.Spool;
@@ -10,7 +11,9 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Orleans.Hosting;
 using Orleans.Serialization;
+using Orleans.Streams;
 using StackExchange.Redis;
 
 namespace Coordinator.Events.Hosting;
@@ -100,6 +103,19 @@ public static class EventsHostingExtensions
         services.AddHostedService(sp => new EventRetention(sp.GetRequiredService<IEventStore>(), sp.GetService<TimeProvider>() ?? TimeProvider.System));
         services.AddSingleton(sp => new TimelineCache(sp.GetRequiredService<IEventStore>(), options.TimelineCacheEvents));
         return services;
+    }
+
+    /// <summary>
+    /// The live feed of stored events (<see cref="RunFeed"/>): memory streams on which the recorders publish what they
+    /// store, read by each run's <see cref="IRunFeedGrain"/> for live views. Every silo that hosts the recorders needs it.
+    /// Implicit subscriptions only, so it needs no pub-sub storage; a stream's queue dies with its silo, which costs live
+    /// views a gap, never the store an event.
+    /// </summary>
+    public static ISiloBuilder AddCoordinatorEventFeed(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        silo.AddMemoryStreams(RunFeed.Provider, streams => streams.ConfigureStreamPubSub(StreamPubSubType.ImplicitOnly));
+        return silo;
     }
 
     /// <summary>Prunes the store at start and every hour.</summary>

@@ -5,6 +5,7 @@ using Coordinator.Grains.Sessions;
 using System.Net;
 using Coordinator.Contracts.Trainers;
 using Coordinator.Events.Emitting;
+using Coordinator.Events.Hosting;
 using Coordinator.Grains.Placement;
 using Coordinator.Grains.Diagnostics;
 using Coordinator.Grains.Diagnostics.Latency;
@@ -25,8 +26,8 @@ public static class CoordinatorSiloBuilderExtensions
 {
     /// <summary>
     /// Registers the grains' options (bound from <paramref name="configuration"/> and validated when the silo starts,
-    /// with the same rules as the executables' <c>check-config</c>), their clock, and trace context propagation on
-    /// every grain call.
+    /// with the same rules as the executables' <c>check-config</c>), their clock, trace context propagation on
+    /// every grain call, and the live feed the event recorders publish on.
     /// </summary>
     public static ISiloBuilder AddCoordinatorGrains(this ISiloBuilder silo, IConfiguration configuration)
     {
@@ -39,6 +40,7 @@ public static class CoordinatorSiloBuilderExtensions
 
         // The host records run events with AddCoordinatorEvents; a host that does not (a test cluster) drops them.
         silo.Services.TryAddSingleton<IRunEvents>(NoRunEvents.Instance);
+        silo.AddCoordinatorEventFeed();
         silo.Services.AddHostedService<TrainerHostWatcher>();
         silo.AddTrainerPlacement();
         silo.AddCoordinatorErrors();

@@ -1,4 +1,6 @@
 using System.Reflection;
+using System.Text.Json;
+using Coordinator.Events.Live;
 using Coordinator.Events.Store;
 using Coordinator.Events.Timeline;
 
@@ -8,7 +10,7 @@ namespace Coordinator.Silo.Timeline;
 /// The run timeline over HTTP: the <c>/timeline</c> page (scrub a run, the cluster's state at a moment, follow one
 /// thing, where chains broke) and the JSON API it reads, for scripts too:
 /// <c>/timeline/api/runs</c>, <c>events</c>, <c>lanes</c> (events per node per slice of the run), <c>state</c>,
-/// <c>check</c> and <c>trace</c> (Chrome trace JSON). A bad
+/// <c>check</c>, <c>trace</c> (Chrome trace JSON) and <c>live</c> (server-sent events as the recorders store them). A bad
 /// parameter is a 400 naming it; an unknown run, a 404. Runs are read through the <see cref="TimelineCache"/>, so
 /// scrubbing one reloads it only when it grew. Events take <c>limit</c> (the first n) or <c>tail</c> (the last n).
 /// </summary>
@@ -56,6 +58,7 @@ internal static class TimelineEndpoints
                 : RunCheck.Follow(timeline, operation) is var chain
                     ? new { chain.OperationId, chain.Broken, chain.Verdict, Facts = chain.Facts.Select(EventView.Of) }
                     : null!));
+        app.MapGet("/timeline/api/live", Live);
         app.MapGet("/timeline/api/trace", async (IEventStore store, TimelineCache cache, string? run, HttpContext http) =>
         {
             try
@@ -73,6 +76,56 @@ internal static class TimelineEndpoints
         });
         return app;
     }
+
+    /// <summary>
+    /// Server-sent events of a run's live feed (<see cref="IRunFeedGrain"/>): one message per page of events the
+    /// recorders stored, <c>{"gap":false,"events":[...]}</c> with the feed's cursor as its id (a browser that reconnects
+    /// sends it back as <c>Last-Event-ID</c>, and reads on from there), and a comment line when a wait ends with none.
+    /// A gap means events were missed: read them from <c>/timeline/api/events</c>. Ends when the client leaves or the
+    /// silo stops.
+    /// </summary>
+    private static async Task Live(IEventStore store, IGrainFactory grains, IHostApplicationLifetime lifetime, HttpContext http, string? run, long? after)
+    {
+        if (string.IsNullOrWhiteSpace(run) || !(await store.RunsAsync()).Contains(run, StringComparer.Ordinal))
+        {
+            await Problem(new TimelineInputException("run", string.IsNullOrWhiteSpace(run) ? "A run is required (run=ID)." : $"No run '{run}' in the event store."))
+                .ExecuteAsync(http);
+            return;
+        }
+
+        if (long.TryParse(http.Request.Headers["Last-Event-ID"], System.Globalization.CultureInfo.InvariantCulture, out var reconnected))
+        {
+            after = reconnected;
+        }
+
+        using var leaving = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+        var feed = grains.GetGrain<IRunFeedGrain>(run);
+        try
+        {
+            // The cursor is taken before the answer starts: once a client sees the stream open, nothing stored later is missed.
+            after ??= (await feed.ReadAsync(null, TimeSpan.Zero, leaving.Token)).Next;
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            await http.Response.WriteAsync(": following\n\n", leaving.Token);
+            await http.Response.Body.FlushAsync(leaving.Token);
+            while (!leaving.IsCancellationRequested)
+            {
+                var page = await feed.ReadAsync(after, LiveWait, leaving.Token);
+                after = page.Next;
+                var message = page.Events.Count == 0 && !page.Gap
+                    ? ": waiting\n\n"
+                    : $"id: {page.Next}\ndata: {JsonSerializer.Serialize(new { page.Gap, Events = page.Events.Select(EventView.Of) }, EventView.Json)}\n\n";
+                await http.Response.WriteAsync(message, leaving.Token);
+                await http.Response.Body.FlushAsync(leaving.Token);
+            }
+        }
+        catch (OperationCanceledException) when (leaving.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>How long one read of a live feed waits for events before the stream gets a keep-alive line.</summary>
+    private static readonly TimeSpan LiveWait = TimeSpan.FromSeconds(10);
 
     private static async Task<IResult> Answer(IEventStore store, TimelineCache cache, string? run, Func<RunTimeline, object> answer)
     {
