@@ -98,4 +98,47 @@ public sealed class EventEmitterTests : IDisposable
 
         Assert.Equal([1L, 2], reopened.ReadAfter(0).Select(e => e.Stamp.Sequence));
     }
+
+    [Fact]
+    public async Task A_transfers_progress_is_kept_at_most_every_5_s_with_its_first_and_last_and_transfers_apart()
+    {
+        using var spool = EventSpool.Open(_directory, Samples.Serializer);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 14, 0, 0, TimeSpan.Zero));
+        var emitter = new EventEmitter(spool, new HybridClock(time), time, "run-1", "node-1");
+        var a = new EventTags(TransferId: "up-a");
+        var b = new EventTags(TransferId: "down-b");
+
+        emitter.Emit(new TransferStarted(TransferKind.Checkpoint, TransferDirection.Upload, null, 1000), a);
+        emitter.Emit(new TransferStarted(TransferKind.Blob, TransferDirection.Download, "node-5", null), b);
+        foreach (var ms in (int[])[0, 1000, 4999, 5000, 6000, 10_500])
+        {
+            time.SetUtcNow(new DateTimeOffset(2026, 11, 23, 14, 0, 0, TimeSpan.Zero).AddMilliseconds(ms));
+            emitter.Emit(new TransferProgressed(ms / 20, 1000), a);
+            emitter.Emit(new TransferProgressed(ms, null), b);
+        }
+
+        // Within 5 s of a kept one, and the last: a's 1000 of 1000 bytes.
+        time.Advance(TimeSpan.FromMilliseconds(100));
+        emitter.Emit(new TransferProgressed(1000, 1000), a);
+        emitter.Emit(new TransferCompleted(1000, true, null), a);
+        emitter.Emit(new TransferProgressed(20_000, null), new EventTags());
+        await emitter.DisposeAsync();
+
+        string Line(RunEvent e) => e.Body switch
+        {
+            TransferProgressed p => $"{e.Tags.TransferId} {p.Bytes}",
+            _ => $"{e.Tags.TransferId} {e.Body.Type}",
+        };
+        Assert.Equal(
+            [
+                "up-a transfer.started", "down-b transfer.started",
+                "up-a 0", "down-b 0", // the first
+                "up-a 250", "down-b 5000", // 5 s after the first
+                "up-a 525", "down-b 10500", // 5.5 s after that
+                "up-a 1000", "up-a transfer.completed", // the last, 0.1 s after
+                " 20000", // no transfer id: kept
+            ],
+            spool.ReadAfter(0).Select(Line));
+        Assert.Equal(6, emitter.ThrottledProgress);
+    }
 }

@@ -11,7 +11,8 @@ namespace Coordinator.Events.Emitting;
 /// Where a node's code records the facts of a run. <see cref="Emit"/> stamps the event (wall time, hybrid clock, the
 /// current activity's trace and span when it is recorded) and only enqueues it, so emitting never waits for a disk or the network; one
 /// background writer gives events their gapless per-node sequence, in the order they were stamped, and appends them
-/// to the node's <see cref="EventSpool"/>.
+/// to the node's <see cref="EventSpool"/>. A transfer's progress is kept at most every 5 s, its first and last always
+/// (<see cref="ProgressThrottle"/>).
 /// </summary>
 public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
 {
@@ -29,6 +30,7 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
     private readonly Task _writer;
 
     private readonly ILogger _logger;
+    private readonly ProgressThrottle _progress = new();
     private long _lost;
 
     /// <summary>Starts the background writer on <paramref name="spool"/>, continuing its sequence.</summary>
@@ -53,6 +55,18 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
     /// <summary>Events the spool refused (a full disk), or emitted after the emitter was disposed (a process torn down).</summary>
     public long Lost => Interlocked.Read(ref _lost);
 
+    /// <summary>Progress events not kept: a transfer's progress is kept at most once every 5 s (see <see cref="ProgressThrottle"/>).</summary>
+    public long ThrottledProgress
+    {
+        get
+        {
+            lock (_stamping)
+            {
+                return _progress.Dropped;
+            }
+        }
+    }
+
     /// <summary>Records a fact; returns at once (the event is written by the background writer).</summary>
     public void Emit(RunEventBody body, EventTags? tags = null)
     {
@@ -72,7 +86,13 @@ public sealed partial class EventEmitter : IRunEvents, IAsyncDisposable
             // Stamped and queued under one lock, so sequence order (the queue's) and clock order agree; one wall clock
             // reading serves both stamps.
             var now = _time.GetUtcNow();
-            _pending.Add(new Pending(tags ?? EventTags.None, body, now, _clock.Next(now), activity?.TraceId ?? default, activity?.SpanId ?? default));
+            tags ??= EventTags.None;
+            if (body is TransferProgressed or TransferStarted or TransferCompleted && !_progress.Keep(body, tags, now))
+            {
+                return;
+            }
+
+            _pending.Add(new Pending(tags, body, now, _clock.Next(now), activity?.TraceId ?? default, activity?.SpanId ?? default));
             (wake, _writerWaits) = (_writerWaits, false);
         }
 
