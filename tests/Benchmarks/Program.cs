@@ -12,10 +12,11 @@ using Coordinator.Hosting.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only] [--events-on-off]
 // --redis runs the training part on a redis-server of its own (installed by .ci/run) instead of the embedded default.
 // --events-only measures run events alone: emit cost, store throughput and size, timeline queries.
 // --telemetry-only measures what the call telemetry costs: bare Orleans vs telemetry off vs on, the canary, the file.
+// --events-on-off measures only a training step with run events on vs off, in 30 pairs of blocks (the training part runs 10).
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
 
@@ -37,6 +38,12 @@ if (args.Contains("--events-only"))
 if (args.Contains("--telemetry-only"))
 {
     await TelemetryBenchmark.RunAsync(quick);
+    return;
+}
+
+if (args.Contains("--events-on-off"))
+{
+    await TrainingBenchmark.EventsOnOffOnlyAsync(quick ? 4 : 30, redis);
     return;
 }
 

@@ -234,6 +234,19 @@ internal static class TrainingBenchmark
         Directory.Delete(stateDir, recursive: true);
     }
 
+    /// <summary>
+    /// Only part 4, with <paramref name="rounds"/> pairs of blocks (the training part runs as many as its blocks per mode).
+    /// </summary>
+    public static async Task EventsOnOffOnlyAsync(int rounds, bool redis)
+    {
+        var stateDir = Directory.CreateTempSubdirectory("coordinator-bench-").FullName;
+        await using var redisServer = redis ? await RedisServer.StartAsync(appendOnly: true) : null;
+        var lora = new LoraConfig(8, 16, ["qkv", "proj", "mlp_fc", "mlp_proj"], 1);
+        var step = new TrainingOperation[] { new ForwardBackwardOperation(new AdditionTask(99).Batch(new Random(1), 32)), new OptimStepOperation(new AdamParams(LearningRate: 1e-3)) };
+        await EventsOnOffAsync(rounds, 50, stateDir, redisServer?.ConnectionString, step, lora);
+        Directory.Delete(stateDir, recursive: true);
+    }
+
     /// <summary>A trainer host of the benchmark's base model joining <paramref name="cluster"/>, with <paramref name="environment"/> added.</summary>
     private static ChildProcess StartTrainerHost(EmbeddedCluster cluster, string replicaId, string stateDir, string? redis, IReadOnlyDictionary<string, string> environment) =>
         ChildProcess.StartDotnet(Path.Combine(AppContext.BaseDirectory, "Coordinator.TrainerHost.dll"),
@@ -256,45 +269,88 @@ internal static class TrainingBenchmark
     }
 
     /// <summary>
-    /// 4. What recording run events costs a training step: a silo and a trainer host recording run events (the default),
-    /// then the same with <c>Events:Enabled=false</c>, one cluster at a time (two at once fight over the 2 cores), in
-    /// alternating rounds, each trained pipelined for a few blocks.
+    /// 4. What recording run events costs a training step: two clusters side by side, one recording run events (the
+    /// default) and one with <c>Events:Enabled=false</c>, each a silo and a trainer host, trained in turn in pairs of
+    /// pipelined blocks (never both at once: two would fight over the 2 cores). A pair runs in the same minute of this
+    /// machine, whose speed drifts by more than the difference from one minute to the next, so the figure is the median of
+    /// the pairs' ratios. After each block both rest for a ship period, so the events of one block are shipped and stored
+    /// before the next begins (the cost of that is not in the pair's timing).
     /// </summary>
-    private static async Task EventsOnOffAsync(int blocks, int stepsPerBlock, string stateDir, string? redis, TrainingOperation[] step, LoraConfig lora)
+    private static async Task EventsOnOffAsync(int pairs, int stepsPerBlock, string stateDir, string? redis, TrainingOperation[] step, LoraConfig lora)
     {
-        var rounds = Math.Max(1, blocks / 3);
-        var perStep = new Dictionary<string, List<double>> { ["on"] = [], ["off"] = [] };
-        for (var round = 0; round < rounds; round++)
+        // Enough steps for the tiered JIT to have compiled the hot paths of both (the on cluster has more of them).
+        const int WarmUp = 100;
+        var clusters = new Dictionary<string, (EmbeddedCluster Cluster, ChildProcess Trainer, string Model, CpuClock Cpu)>();
+        try
         {
-            foreach (var name in round % 2 == 0 ? (string[])["on", "off"] : ["off", "on"])
+            foreach (var name in (string[])["on", "off"])
             {
                 var environment = new Dictionary<string, string>
                 {
                     ["COORDINATOR_Events__Enabled"] = name == "on" ? "true" : "false",
-                    ["COORDINATOR_Events__Directory"] = Path.Combine(stateDir, $"events-{name}-{round}"),
-                    ["COORDINATOR_Events__StoreDirectory"] = Path.Combine(stateDir, $"events-store-{name}-{round}"),
+                    ["COORDINATOR_Events__Directory"] = Path.Combine(stateDir, $"events-{name}"),
+                    ["COORDINATOR_Events__StoreDirectory"] = Path.Combine(stateDir, $"events-store-{name}"),
                 };
-                await using var cluster = await EmbeddedCluster.StartAsync(environment, redis);
-                var replicaId = $"bench-events-{name}-{round}";
-                await using var trainer = StartTrainerHost(cluster, replicaId, stateDir, redis, environment);
+                var cluster = await EmbeddedCluster.StartAsync(environment, redis);
+                var replicaId = $"bench-events-{name}";
+                var trainer = StartTrainerHost(cluster, replicaId, stateDir, redis, environment);
                 await WaitRegisteredOnAsync(cluster, replicaId, trainer);
-
                 var session = await cluster.Client.OpenSessionAsync("bench");
                 var model = (await cluster.Client.CreateModelAsync(session.SessionId, "bench", BaseModel, lora)).ModelId;
-                await BlockAsync(cluster, model, 10);
-                for (var block = 0; block < 3; block++)
-                {
-                    perStep[name].Add(await BlockAsync(cluster, model, stepsPerBlock));
-                }
+                clusters[name] = (cluster, trainer, model, new CpuClock(cluster.Silo.Id, trainer.Id));
+                await BlockAsync(clusters[name], WarmUp);
+            }
 
+            var wall = new Dictionary<string, List<double>> { ["on"] = [], ["off"] = [] };
+            var cpu = new Dictionary<string, List<double>> { ["on"] = [], ["off"] = [] };
+            for (var pair = 0; pair < pairs; pair++)
+            {
+                foreach (var name in pair % 2 == 0 ? (string[])["on", "off"] : ["off", "on"])
+                {
+                    var before = clusters[name].Cpu.Read();
+                    wall[name].Add(await BlockAsync(clusters[name], stepsPerBlock));
+                    await Task.Delay(TimeSpan.FromSeconds(1.5));
+                    cpu[name].Add((clusters[name].Cpu.Read() - before).TotalMilliseconds / stepsPerBlock);
+                }
+            }
+
+            // What the on cluster recorded per step trained (warm-up included): every node's events of its run, from its API.
+            using var web = new HttpClient();
+            var api = clusters["on"].Cluster.MetricsUrl.Replace("/metrics", "/timeline/api", StringComparison.Ordinal);
+            using var runs = System.Text.Json.JsonDocument.Parse(await web.GetStringAsync($"{api}/runs"));
+            using var lanes = System.Text.Json.JsonDocument.Parse(await web.GetStringAsync($"{api}/lanes?run={runs.RootElement[0].GetString()}&buckets=1"));
+            var recorded = lanes.RootElement.GetProperty("lanes").EnumerateArray().Sum(l => l.GetProperty("counts")[0].GetInt32());
+
+            static double Median(IEnumerable<double> values) => values.Order().ToArray()[values.Count() / 2];
+            // The middle half of the pairs' ratios says how much this machine moved under the figure.
+            static string Ratios(List<double> on, List<double> off)
+            {
+                var ratios = on.Zip(off, (a, b) => (a / b - 1) * 100).Order().ToArray();
+                return $"middle half of the pairs {ratios[ratios.Length / 4]:+0.0;-0.0}% to {ratios[ratios.Length * 3 / 4]:+0.0;-0.0}%";
+            }
+
+            var wallRatio = Median(wall["on"].Zip(wall["off"], (a, b) => a / b));
+            var cpuRatio = Median(cpu["on"].Zip(cpu["off"], (a, b) => a / b));
+            Console.WriteLine($"Run events on vs off (two clusters side by side, trained in turn: {pairs} pairs of pipelined blocks of {stepsPerBlock} steps, median of the pairs):");
+            Console.WriteLine($"  wall: events on {Median(wall["on"]),6:F2} ms/step, off {Median(wall["off"]),6:F2}; on/off {(wallRatio - 1) * 100:+0.0;-0.0}% (goal <= +1%); {Ratios(wall["on"], wall["off"])}");
+            Console.WriteLine($"  events recorded: {(double)recorded / (WarmUp + (pairs * stepsPerBlock)):F1} a step (every node)");
+            Console.WriteLine($"  CPU of silo and trainer, shipping included: on {Median(cpu["on"]),6:F2} ms/step, off {Median(cpu["off"]),6:F2}; on/off {(cpuRatio - 1) * 100:+0.0;-0.0}%; {Ratios(cpu["on"], cpu["off"])}");
+        }
+        finally
+        {
+            foreach (var (cluster, trainer, _, clock) in clusters.Values)
+            {
+                clock.Dispose();
                 await trainer.StopAsync(TimeSpan.FromSeconds(30));
+                await trainer.DisposeAsync();
+                await cluster.DisposeAsync();
             }
         }
 
-        async Task<double> BlockAsync(EmbeddedCluster cluster, string model, int steps)
+        async Task<double> BlockAsync((EmbeddedCluster Cluster, ChildProcess Trainer, string Model, CpuClock Cpu) on, int steps)
         {
             var start = Stopwatch.GetTimestamp();
-            var pipeline = new OperationPipeline(cluster.Client, model, depth: 2);
+            var pipeline = new OperationPipeline(on.Cluster.Client, on.Model, depth: 2);
             for (var i = 0; i < steps; i++)
             {
                 await pipeline.SubmitAsync(step);
@@ -303,12 +359,31 @@ internal static class TrainingBenchmark
             await pipeline.DrainAsync();
             return Stopwatch.GetElapsedTime(start).TotalMilliseconds / steps;
         }
+    }
 
-        static double Median(List<double> values) => values.Order().ToArray()[values.Count / 2];
-        var (on, off) = (Median(perStep["on"]), Median(perStep["off"]));
-        Console.WriteLine($"Run events on vs off (one cluster at a time, {rounds} alternating round(s) of 3 pipelined blocks of {stepsPerBlock} steps per setting, median):");
-        Console.WriteLine($"  events on {on,7:F2} ms/step, off {off,7:F2} ms/step: {(on / off - 1) * 100:+0.0;-0.0}% (goal <= +1%); "
-            + $"blocks on {string.Join(" ", perStep["on"].Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}, "
-            + $"off {string.Join(" ", perStep["off"].Select(v => v.ToString("F1", System.Globalization.CultureInfo.InvariantCulture)))}");
+    /// <summary>The CPU time (user and system) some processes have used, together.</summary>
+    private sealed class CpuClock(params int[] processIds) : IDisposable
+    {
+        private readonly Process[] _processes = [.. processIds.Select(Process.GetProcessById)];
+
+        public TimeSpan Read()
+        {
+            var total = TimeSpan.Zero;
+            foreach (var process in _processes)
+            {
+                process.Refresh();
+                total += process.TotalProcessorTime;
+            }
+
+            return total;
+        }
+
+        public void Dispose()
+        {
+            foreach (var process in _processes)
+            {
+                process.Dispose();
+            }
+        }
     }
 }
