@@ -14,7 +14,7 @@ namespace Coordinator.Silo.Timeline;
 /// parameter is a 400 naming it; an unknown run, a 404. Runs are read through the <see cref="TimelineCache"/>, so
 /// scrubbing one reloads it only when it grew. Events take <c>limit</c> (the first n) or <c>tail</c> (the last n).
 /// </summary>
-internal static class TimelineEndpoints
+internal static partial class TimelineEndpoints
 {
     private static readonly Lazy<string> Page = new(() =>
     {
@@ -84,7 +84,7 @@ internal static class TimelineEndpoints
     /// A gap means events were missed: read them from <c>/timeline/api/events</c>. Ends when the client leaves or the
     /// silo stops.
     /// </summary>
-    private static async Task Live(IEventStore store, IGrainFactory grains, IHostApplicationLifetime lifetime, HttpContext http, string? run, long? after)
+    private static async Task Live(IEventStore store, IGrainFactory grains, IHostApplicationLifetime lifetime, ILoggerFactory loggers, HttpContext http, string? run, long? after)
     {
         if (string.IsNullOrWhiteSpace(run) || !(await store.RunsAsync()).Contains(run, StringComparer.Ordinal))
         {
@@ -99,6 +99,7 @@ internal static class TimelineEndpoints
         }
 
         using var leaving = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+        var logger = loggers.CreateLogger(typeof(TimelineEndpoints).FullName!);
         var feed = grains.GetGrain<IRunFeedGrain>(run);
         try
         {
@@ -122,7 +123,16 @@ internal static class TimelineEndpoints
         catch (OperationCanceledException) when (leaving.IsCancellationRequested)
         {
         }
+        catch (Exception ex) when (http.Response.HasStarted && ex is OrleansException or TimeoutException or IOException)
+        {
+            // The feed's silo died or did not answer: end the stream. A browser reconnects by itself (from its last id,
+            // which the feed's next activation reads as a gap), and the store still holds every event.
+            LogFeedEnded(logger, ex, run);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The live feed of run {RunId} ended for a client; it reconnects by itself")]
+    private static partial void LogFeedEnded(ILogger logger, Exception exception, string runId);
 
     /// <summary>How long one read of a live feed waits for events before the stream gets a keep-alive line.</summary>
     private static readonly TimeSpan LiveWait = TimeSpan.FromSeconds(10);
