@@ -40,6 +40,38 @@ public sealed class StateSnapshotsTests
         }
     }
 
+    [Theory]
+    [InlineData(0.95)]
+    [InlineData(0.5)]
+    public void A_grown_run_keeps_the_snapshots_before_its_first_new_event_and_answers_as_if_folded_whole(double held)
+    {
+        // The run as first read (each node's first share of its events), asked for a state, then grown by the rest:
+        // with skewed clocks the new events land among the old ones near the end, not only after them.
+        const int Interval = 7;
+        var whole = Run(seed: 3, operations: 300);
+        var perNode = whole.Events.GroupBy(e => e.Stamp.NodeId).Select(g => g.ToList()).ToList();
+        var first = RunTimeline.Merge("run-1", [.. perNode.Select(n => n.Take((int)(n.Count * held)).ToList())], Interval);
+        var before = first.Snapshots.StateAt(DateTimeOffset.MaxValue);
+        var grown = first.With([.. perNode.Select(n => n.Skip((int)(n.Count * held)).ToList())]);
+
+        Assert.Equal(whole.Events, grown.Events);
+        Assert.InRange(grown.Snapshots.Kept, 1, (grown.Events.Count / Interval) - 1);
+        var times = grown.Events.Select(e => e.Stamp.Timestamp).ToList();
+        foreach (var at in times.Where((_, i) => i % 5 == 0).Append(DateTimeOffset.MaxValue))
+        {
+            var plain = new StateFold();
+            foreach (var runEvent in grown.Events.Where(e => e.Stamp.Timestamp <= at))
+            {
+                plain.Apply(runEvent);
+            }
+
+            Assert.Equal(Json(plain.State("run-1", at)), Json(grown.Snapshots.StateAt(at)));
+        }
+
+        // The run as it was still answers as it did.
+        Assert.Equal(Json(before), Json(first.Snapshots.StateAt(DateTimeOffset.MaxValue)));
+    }
+
     private static string Json(ClusterState state) => JsonSerializer.Serialize(state);
 
     /// <summary>

@@ -11,14 +11,18 @@ namespace Coordinator.Events.Timeline;
 public sealed class RunTimeline
 {
     private readonly Lazy<StateSnapshots> _snapshots;
+    private readonly List<RunEvent> _events;
+    private readonly int _interval;
 
-    private RunTimeline(string runId, List<RunEvent> events, Dictionary<string, IReadOnlyList<SequenceGap>> gaps, Dictionary<string, long> last)
+    private RunTimeline(
+        string runId, List<RunEvent> events, Dictionary<string, IReadOnlyList<SequenceGap>> gaps, Dictionary<string, long> last, int interval, IReadOnlyList<Snapshot> kept)
     {
         RunId = runId;
-        Events = events;
+        Events = _events = events;
         Gaps = gaps;
         Last = last;
-        _snapshots = new Lazy<StateSnapshots>(() => new StateSnapshots(this));
+        _interval = interval;
+        _snapshots = new Lazy<StateSnapshots>(() => new StateSnapshots(this, interval, kept));
     }
 
     /// <summary>The run.</summary>
@@ -65,19 +69,24 @@ public sealed class RunTimeline
         With(await ReadAsync(store, RunId, nodes.Select(n => (n, Last.GetValueOrDefault(n)))));
 
     /// <summary>Merges nodes' events (each node's in sequence order, in one list or several) into a timeline.</summary>
-    public static RunTimeline Merge(string runId, IEnumerable<IReadOnlyList<RunEvent>> perNode)
+    public static RunTimeline Merge(string runId, IEnumerable<IReadOnlyList<RunEvent>> perNode) => Merge(runId, perNode, StateSnapshots.DefaultInterval);
+
+    /// <inheritdoc cref="Merge(string, IEnumerable{IReadOnlyList{RunEvent}})"/>
+    internal static RunTimeline Merge(string runId, IEnumerable<IReadOnlyList<RunEvent>> perNode, int snapshotInterval)
     {
         ArgumentNullException.ThrowIfNull(perNode);
-        var timeline = new RunTimeline(runId, [], new Dictionary<string, IReadOnlyList<SequenceGap>>(StringComparer.Ordinal), new Dictionary<string, long>(StringComparer.Ordinal));
+        var timeline = new RunTimeline(
+            runId, [], new Dictionary<string, IReadOnlyList<SequenceGap>>(StringComparer.Ordinal), new Dictionary<string, long>(StringComparer.Ordinal), snapshotInterval, []);
         return timeline.With(perNode);
     }
 
     /// <summary>
     /// A timeline of these events and <paramref name="perNode"/>'s after each node's last held one (each in sequence
     /// order): the new ones are sorted and merged in one pass, so a live run grows by what it added. A node's sequences
-    /// missing between what was held and what came are gaps; a node starts where its first held event is.
+    /// missing between what was held and what came are gaps; a node starts where its first held event is. The state
+    /// snapshots made of the events before the first one added are kept.
     /// </summary>
-    private RunTimeline With(IEnumerable<IReadOnlyList<RunEvent>> perNode)
+    internal RunTimeline With(IEnumerable<IReadOnlyList<RunEvent>> perNode)
     {
         var gaps = new Dictionary<string, IReadOnlyList<SequenceGap>>(Gaps, StringComparer.Ordinal);
         var last = new Dictionary<string, long>(Last, StringComparer.Ordinal);
@@ -110,14 +119,27 @@ public sealed class RunTimeline
         }
 
         added.Sort(CausalOrder);
-        var all = new List<RunEvent>(Events.Count + added.Count);
-        var (i, j) = (0, 0);
-        while (i < Events.Count || j < added.Count)
+
+        // The held events up to the first added one stay where they are (a live run grows at its end: nearly all of them),
+        // copied as one block; the rest are merged.
+        var (low, high) = (0, _events.Count);
+        while (low < high)
         {
-            all.Add(j == added.Count || (i < Events.Count && CausalOrder(Events[i], added[j]) <= 0) ? Events[i++] : added[j++]);
+            var middle = (low + high) / 2;
+            (low, high) = CausalOrder(_events[middle], added[0]) <= 0 ? (middle + 1, high) : (low, middle);
         }
 
-        return new RunTimeline(RunId, all, gaps, last);
+        var unchanged = low;
+        var all = new List<RunEvent>(_events.Count + added.Count);
+        all.AddRange(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_events)[..unchanged]);
+        var (i, j) = (unchanged, 0);
+        while (i < _events.Count || j < added.Count)
+        {
+            all.Add(j == added.Count || (i < _events.Count && CausalOrder(_events[i], added[j]) <= 0) ? _events[i++] : added[j++]);
+        }
+
+        // Only snapshots already made are kept: taking them now leaves this timeline's events to the collector.
+        return new RunTimeline(RunId, all, gaps, last, _interval, _snapshots.IsValueCreated ? _snapshots.Value.Before(unchanged) : []);
     }
 
     /// <summary>Each node's events after the sequence given with it, read from the store in parallel.</summary>

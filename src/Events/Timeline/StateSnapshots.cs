@@ -5,7 +5,8 @@ namespace Coordinator.Events.Timeline;
 /// snapshot that moment includes whole instead of from the run's start. Causal order is not wall-time order (clocks
 /// disagree), so a snapshot serves a moment at or after the latest time among its events, and a fold stops once every
 /// event left is later than the moment (known per stretch of <see cref="Interval"/> events). Built on first use, in one
-/// pass over the events.
+/// pass over the events; a grown run's keeps the snapshots of the events it shares at its start with the run before it
+/// grew, and folds on from the last of them (a live run grows at its end, so that is nearly all of them).
 /// </summary>
 internal sealed class StateSnapshots
 {
@@ -13,23 +14,33 @@ internal sealed class StateSnapshots
     public const int DefaultInterval = 16_384;
 
     private readonly RunTimeline _timeline;
-    private readonly List<(int Next, DateTimeOffset Latest, StateFold Fold)> _snapshots = [];
+    private readonly List<Snapshot> _snapshots = [];
 
     // Per stretch of Interval events from the stretch's start, the earliest time of the events from there to the end.
     private readonly DateTimeOffset[] _earliestFrom;
 
     public StateSnapshots(RunTimeline timeline, int interval = DefaultInterval)
+        : this(timeline, interval, [])
+    {
+    }
+
+    /// <summary>
+    /// Snapshots of <paramref name="timeline"/> going on from <paramref name="kept"/>: an earlier timeline's (same interval),
+    /// each of whose events before its <see cref="Snapshot.Next"/> are this one's too, in the same places (see <see cref="Before"/>).
+    /// </summary>
+    public StateSnapshots(RunTimeline timeline, int interval, IReadOnlyList<Snapshot> kept)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(interval, 1);
-        (_timeline, Interval) = (timeline, interval);
+        ArgumentNullException.ThrowIfNull(kept);
+        (_timeline, Interval, Kept) = (timeline, interval, kept.Count);
+        _snapshots.AddRange(kept);
         var events = timeline.Events;
-        var fold = new StateFold();
-        var latest = DateTimeOffset.MinValue;
-        for (var i = 0; i < events.Count; i++)
+        var (start, fold, latest) = kept.Count > 0 ? (kept[^1].Next, kept[^1].Fold.Copy(), kept[^1].Latest) : (0, new StateFold(), DateTimeOffset.MinValue);
+        for (var i = start; i < events.Count; i++)
         {
-            if (i > 0 && i % interval == 0)
+            if (i > start && i % interval == 0)
             {
-                _snapshots.Add((i, latest, fold.Copy()));
+                _snapshots.Add(new Snapshot(i, latest, fold.Copy()));
             }
 
             fold.Apply(events[i]);
@@ -50,6 +61,12 @@ internal sealed class StateSnapshots
 
     /// <summary>Events between snapshots.</summary>
     public int Interval { get; }
+
+    /// <summary>How many snapshots were kept from an earlier timeline's.</summary>
+    public int Kept { get; }
+
+    /// <summary>The snapshots that hold only this timeline's first <paramref name="unchanged"/> events.</summary>
+    public IReadOnlyList<Snapshot> Before(int unchanged) => [.. _snapshots.TakeWhile(s => s.Next <= unchanged)];
 
     /// <summary>The state at <paramref name="at"/>: every event recorded at or before it, in causal order, folded.</summary>
     public ClusterState StateAt(DateTimeOffset at)
@@ -80,3 +97,6 @@ internal sealed class StateSnapshots
         return fold.State(_timeline.RunId, at);
     }
 }
+
+/// <summary>The state folded from a timeline's events before <paramref name="Next"/>, the latest time among them.</summary>
+internal readonly record struct Snapshot(int Next, DateTimeOffset Latest, StateFold Fold);
