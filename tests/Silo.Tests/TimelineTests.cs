@@ -3,6 +3,7 @@ using System.Text.Json;
 using Coordinator.Contracts.Events;
 using Coordinator.Events.Store;
 using Coordinator.Hosting.Cli;
+using Coordinator.Silo.Configuration;
 using Coordinator.TestSupport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -124,9 +125,8 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
     [Fact]
     public async Task The_page_in_a_real_browser_shows_the_cluster_at_the_chosen_moment_and_the_broken_chain()
     {
-        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
-        await using var silo = await RedisFixture.StartSiloAsync(settings);
-        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        var (silo, settings) = await StartRecordedSiloAsync();
+        await using var _ = silo;
         var http = $"http://127.0.0.1:{settings.Http.Port}";
         using var web = new HttpClient();
 
@@ -180,9 +180,8 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
     [Fact]
     public async Task Live_mode_follows_the_newest_moment_and_shows_what_the_recorders_store_as_it_comes()
     {
-        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
-        await using var silo = await RedisFixture.StartSiloAsync(settings);
-        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        var (silo, settings) = await StartRecordedSiloAsync();
+        await using var _ = silo;
         await using var page = await HeadlessBrowser.OpenAsync($"http://127.0.0.1:{settings.Http.Port}/timeline?run=run-1&at=2026-11-23T14:02:02.500Z&live=1");
 
         // Live mode goes to the newest moment, whatever the link said, and follows the run's feed.
@@ -193,7 +192,7 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
 
         // A node that joins later ships through its recorder, which stores and publishes: the page shows its lane and its
         // events without being reloaded (it does not poll; only the feed can tell it).
-        var recorder = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IEventRecorderGrain>(RecorderKeys.Of("run-1", "trainer-3"));
+        var recorder = Recorder(silo, "trainer-3");
         await recorder.AppendAsync([Event("trainer-3", 1, 10_000, new RunStarted(NodeRole.Trainer, "h", "1", T0)), Event("trainer-3", 2, 11_000, new AdapterLoaded("mdl-3/1"))]);
         dom = await page.WaitForAsync(d => d.Contains("trainer-3#2  training.adapter_loaded", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
         Assert.Contains("<g class=\"lane\" data-node=\"trainer-3\"", dom, StringComparison.Ordinal);
@@ -204,13 +203,12 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
     [Fact]
     public async Task The_live_feed_streams_each_stored_event_once_and_reads_on_from_a_reconnecting_clients_cursor()
     {
-        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
-        await using var silo = await RedisFixture.StartSiloAsync(settings);
-        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        var (silo, settings) = await StartRecordedSiloAsync();
+        await using var _ = silo;
         var live = $"http://127.0.0.1:{settings.Http.Port}/timeline/api/live?run=run-1";
         using var web = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var recorder = silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IEventRecorderGrain>(RecorderKeys.Of("run-1", "trainer-3"));
+        var recorder = Recorder(silo, "trainer-3");
         RunEvent[] events = [.. Enumerable.Range(1, 3).Select(i => Event("trainer-3", i, 10_000 + i, new AdapterLoaded($"mdl-{i}/1")))];
 
         string first;
@@ -242,6 +240,18 @@ public sealed class TimelineTests(RedisFixture fixture) : IClassFixture<RedisFix
         Assert.Equal(HttpStatusCode.NotFound, unknown.StatusCode);
         Assert.Contains("No run 'run-9'", await unknown.Content.ReadAsStringAsync(deadline.Token), StringComparison.Ordinal);
     }
+
+    /// <summary>A Redis-backed silo of a cluster of its own, serving HTTP, whose store holds the run <see cref="RecordAsync"/> records.</summary>
+    private async Task<(WebApplication Silo, SiloSettings Settings)> StartRecordedSiloAsync()
+    {
+        var settings = fixture.Settings(clusterId: $"timeline-{Guid.NewGuid():N}");
+        var silo = await RedisFixture.StartSiloAsync(settings);
+        await RecordAsync(silo.Services.GetRequiredService<IEventStore>());
+        return (silo, settings);
+    }
+
+    private static IEventRecorderGrain Recorder(WebApplication silo, string node) =>
+        silo.Services.GetRequiredService<IGrainFactory>().GetGrain<IEventRecorderGrain>(RecorderKeys.Of("run-1", node));
 
     /// <summary>The next message of a server-sent event stream (comment lines skipped): its id, and its events as node#sequence.</summary>
     private static async Task<(string Id, string[] Events)> NextMessageAsync(StreamReader stream, CancellationToken cancellationToken)

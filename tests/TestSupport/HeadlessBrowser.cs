@@ -111,7 +111,7 @@ public sealed class BrowserPage : IAsyncDisposable
         _profile = profile;
     }
 
-    /// <summary>The page's DOM now, serialized.</summary>
+    /// <summary>The page's DOM now, serialized; empty while there is no document yet.</summary>
     public async Task<string> DomAsync(CancellationToken cancellationToken = default)
     {
         var id = ++_id;
@@ -127,7 +127,9 @@ public sealed class BrowserPage : IAsyncDisposable
             using var answer = JsonDocument.Parse(await ReceiveAsync(cancellationToken));
             if (answer.RootElement.TryGetProperty("id", out var answered) && answered.GetInt32() == id)
             {
-                return answer.RootElement.GetProperty("result").GetProperty("result").GetProperty("value").GetString() ?? "";
+                // While the page is still being navigated to, its document may not be there to evaluate in: no DOM yet.
+                return answer.RootElement.TryGetProperty("result", out var result) && result.TryGetProperty("result", out var evaluated)
+                    && evaluated.TryGetProperty("value", out var value) ? value.GetString() ?? "" : "";
             }
         }
     }
