@@ -16,6 +16,9 @@ namespace Coordinator.Events.Recording;
 /// </summary>
 internal sealed partial class EventRecorderGrain(IEventStore store, ILogger<EventRecorderGrain> logger) : Grain, IEventRecorderGrain
 {
+    /// <summary>How long an append waits for its batch to be published on the live feed.</summary>
+    internal static readonly TimeSpan PublishWait = TimeSpan.FromSeconds(1);
+
     private string _runId = "";
     private string _nodeId = "";
     private IAsyncStream<StoredEvents>? _feed;
@@ -70,9 +73,14 @@ internal sealed partial class EventRecorderGrain(IEventStore store, ILogger<Even
 
     private async Task PublishAsync(List<RunEvent> fresh)
     {
+        // The stream's queue is a grain on some coordinator silo: until a silo that died is declared dead, a publish to it
+        // would wait for the call's whole response timeout, and the node's shipping with it. The append waits for a
+        // publish no longer than this; one still running goes on alone (a late batch the feed has passed is dropped there).
+        var publish = _feed!.OnNextAsync(new StoredEvents(fresh));
+        _ = publish.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
-            await _feed!.OnNextAsync(new StoredEvents(fresh));
+            await publish.WaitAsync(PublishWait);
             if (_feedFailing)
             {
                 _feedFailing = false;
