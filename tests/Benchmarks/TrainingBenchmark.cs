@@ -279,7 +279,7 @@ internal static class TrainingBenchmark
     private static async Task EventsOnOffAsync(int pairs, int stepsPerBlock, string stateDir, string? redis, TrainingOperation[] step, LoraConfig lora)
     {
         // Enough steps for the tiered JIT to have compiled the hot paths of both (the on cluster has more of them): with
-        // 100, runs measured +5% to +19%; with 1,000, -3.8%.
+        // 100, runs measured +5% to +19%; with 1,000, -3.8% and +0.8%.
         const int WarmUp = 1000;
         var clusters = new Dictionary<string, (EmbeddedCluster Cluster, ChildProcess Trainer, string Model, CpuClock Cpu)>();
         try
