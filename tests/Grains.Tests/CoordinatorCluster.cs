@@ -44,11 +44,12 @@ public sealed class CoordinatorCluster : IAsyncDisposable
     /// Starts the cluster on <paramref name="persistence"/>, or on <paramref name="storage"/> (a test double) when given;
     /// the grains' run events go to <paramref name="events"/> when given (dropped otherwise); the event recorders keep what
     /// nodes ship in <paramref name="eventStore"/>. The slow-call file is off unless <paramref name="settings"/> (configuration
-    /// keys and values that replace the defaults) names its directory.
+    /// keys and values that replace the defaults) names its directory. <paramref name="configureSilo"/> adds what a test needs
+    /// to every silo (a test double's filter).
     /// </summary>
     public static async Task<CoordinatorCluster> StartAsync(
         short silos, PersistenceOptions? persistence = null, int maxModelsPerToken = 1000, IGrainStorage? storage = null, IRunEvents? events = null,
-        IEventStore? eventStore = null, IReadOnlyDictionary<string, string?>? settings = null)
+        IEventStore? eventStore = null, IReadOnlyDictionary<string, string?>? settings = null, Action<ISiloBuilder>? configureSilo = null)
     {
         var time = new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -86,6 +87,8 @@ public sealed class CoordinatorCluster : IAsyncDisposable
                 silo.Services.AddGrainStorage(Storage.PersistenceSchema.StorageName, (_, _) => storage);
                 silo.UseInMemoryReminderService();
             }
+
+            configureSilo?.Invoke(silo);
         });
         builder.ConfigureClient(client => client.AddActivityPropagation().AddOutgoingGrainCallFilter<CallStampFilter>());
         var cluster = builder.Build();

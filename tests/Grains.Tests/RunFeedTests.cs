@@ -20,12 +20,13 @@ public sealed class RunFeedTests : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _store = new FlakyEventStoreDouble();
-        _c = await CoordinatorCluster.StartAsync(2, eventStore: _store);
+        _c = await CoordinatorCluster.StartAsync(2, eventStore: _store, configureSilo: silo => silo.AddOutgoingGrainCallFilter<HeldStreamQueueDouble>());
         _store.Inner = new FileEventStore(_directory, _c.Cluster.Client.ServiceProvider.GetRequiredService<Serializer>(), _c.Time, TimeSpan.FromDays(7));
     }
 
     public async Task DisposeAsync()
     {
+        HeldStreamQueueDouble.Release();
         await _c.DisposeAsync();
         _store.Inner.Dispose();
         Directory.Delete(_directory, recursive: true);
@@ -100,6 +101,24 @@ public sealed class RunFeedTests : IAsyncLifetime
         Assert.True((await feed.ReadAsync(page.Next + 10, TimeSpan.Zero)).Gap);
     }
 
+    [Fact]
+    public async Task An_append_does_not_wait_on_a_publish_that_hangs_and_its_batch_comes_once_the_queue_answers()
+    {
+        var feed = _c.Grains.GetGrain<IRunFeedGrain>("run-1");
+        var start = await feed.ReadAsync(null, TimeSpan.Zero);
+
+        // The stream's queue does not answer (its silo died and is not declared dead yet): the append is stored and
+        // answered all the same, and the feed has not had the batch.
+        HeldStreamQueueDouble.Hold();
+        Assert.Equal(3, await Recorder("node-a").AppendAsync([.. Events("node-a", 1, 3)]));
+        Assert.Equal(3, await _store.HighWaterAsync("run-1", "node-a"));
+        Assert.Empty((await feed.ReadAsync(start.Next, TimeSpan.Zero)).Events);
+
+        // When the queue answers, the batch still goes on to the feed.
+        HeldStreamQueueDouble.Release();
+        Assert.Equal(["node-a#1", "node-a#2", "node-a#3"], Names(await ReadUntilAsync(feed, start.Next, 3)));
+    }
+
     private IEventRecorderGrain Recorder(string node) => _c.Grains.GetGrain<IEventRecorderGrain>(RecorderKeys.Of("run-1", node));
 
     // The stream delivers after the append answers; a read that waits is woken by it.
@@ -120,4 +139,27 @@ public sealed class RunFeedTests : IAsyncLifetime
     private static IEnumerable<RunEvent> Events(string node, int from, int through) => Enumerable.Range(from, through - from + 1).Select(i => new RunEvent(
         new EventStamp("run-1", node, i, T0.AddMilliseconds(i), new HybridTime(T0.ToUnixTimeMilliseconds() + i, 0), null, null),
         EventTags.None, new AdapterLoaded($"mdl-{i}/1")));
+}
+
+/// <summary>
+/// A test double between the recorders and the live feed's memory stream queue: while held, a batch's enqueue waits, as a
+/// call to a silo that died and is not declared dead yet would.
+/// </summary>
+internal sealed class HeldStreamQueueDouble : IOutgoingGrainCallFilter
+{
+    private static TaskCompletionSource? s_held;
+
+    public static void Hold() => s_held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public static void Release() => Interlocked.Exchange(ref s_held, null)?.TrySetResult();
+
+    public async Task Invoke(IOutgoingGrainCallContext context)
+    {
+        if (context.MethodName == "Enqueue" && context.InterfaceName.Contains("MemoryStreamQueueGrain", StringComparison.Ordinal) && s_held is { } held)
+        {
+            await held.Task;
+        }
+
+        await context.Invoke();
+    }
 }
