@@ -24,6 +24,12 @@ internal static class TrainingBenchmark
     private const string BaseModel = "bench-training";
 
     /// <summary>Runs it on the embedded default, or with <paramref name="redis"/> on a redis-server of its own (state writes go there).</summary>
+    // The workload every part trains: the demo model's adapter, one batch, and a step of forward_backward + optim_step.
+    private static readonly LoraConfig Lora = new(8, 16, ["qkv", "proj", "mlp_fc", "mlp_proj"], 1);
+    private static readonly IReadOnlyList<Datum> Batch = new AdditionTask(99).Batch(new Random(1), 32);
+    private static readonly AdamParams Adam = new(LearningRate: 1e-3);
+    private static readonly TrainingOperation[] Step = [new ForwardBackwardOperation(Batch), new OptimStepOperation(Adam)];
+
     public static async Task RunAsync(bool quick, bool redis)
     {
         var startups = quick ? 2 : 5;
@@ -56,10 +62,8 @@ internal static class TrainingBenchmark
 
         // 2. ms per step: direct, through the cluster waiting for each operation, and through the cluster pipelined.
         var spec = new TrainerOptions().Spec;
-        var lora = new LoraConfig(8, 16, ["qkv", "proj", "mlp_fc", "mlp_proj"], 1);
-        var batch = new AdditionTask(99).Batch(new Random(1), 32);
-        var adam = new AdamParams(LearningRate: 1e-3);
-        var step = new TrainingOperation[] { new ForwardBackwardOperation(batch), new OptimStepOperation(adam) };
+        var (lora, batch, adam) = (Lora, Batch, Adam);
+        var step = Step;
 
         await using var stepTrainer = StartTrainer("bench-steps");
         await WaitRegisteredAsync("bench-steps", stepTrainer);
@@ -241,9 +245,7 @@ internal static class TrainingBenchmark
     {
         var stateDir = Directory.CreateTempSubdirectory("coordinator-bench-").FullName;
         await using var redisServer = redis ? await RedisServer.StartAsync(appendOnly: true) : null;
-        var lora = new LoraConfig(8, 16, ["qkv", "proj", "mlp_fc", "mlp_proj"], 1);
-        var step = new TrainingOperation[] { new ForwardBackwardOperation(new AdditionTask(99).Batch(new Random(1), 32)), new OptimStepOperation(new AdamParams(LearningRate: 1e-3)) };
-        await EventsOnOffAsync(rounds, 50, stateDir, redisServer?.ConnectionString, step, lora);
+        await EventsOnOffAsync(rounds, 50, stateDir, redisServer?.ConnectionString, Step, Lora);
         Directory.Delete(stateDir, recursive: true);
     }
 
