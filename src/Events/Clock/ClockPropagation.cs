@@ -1,4 +1,5 @@
 using Coordinator.Contracts.Events;
+using Coordinator.Contracts.Telemetry;
 
 namespace Coordinator.Events.Clock;
 
@@ -22,7 +23,8 @@ internal sealed class ClockPropagation(HybridClock clock) : IOutgoingGrainCallFi
     public Task Invoke(IIncomingGrainCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (RequestContext.Get(Key) is HybridTime sent)
+        // Taken out of the call's context: left there, it would be sent back with the answer for nothing.
+        if (CallContext.Take(Key) is HybridTime sent)
         {
             clock.Observe(sent);
         }

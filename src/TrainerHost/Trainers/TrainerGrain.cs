@@ -46,7 +46,8 @@ internal sealed partial class TrainerGrain(
         ArgumentNullException.ThrowIfNull(operation);
         var engine = runtime.Engine;
         var arrivedAt = time.GetUtcNow();
-        var sentAt = CallStamp.Read();
+        // The handler filter took the call's stamp out of its context (and is measuring it when anything listens).
+        var sentAt = CallTimer.Current?.Sent;
         try
         {
             // The handler waits on the device: the trainer's part of its time, not its own thread's.

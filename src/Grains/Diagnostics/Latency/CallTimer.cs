@@ -46,9 +46,10 @@ public sealed class CallTimer
 
     private readonly bool _cpuClock;
 
-    private CallTimer(long start, bool cpuClock)
+    private CallTimer(long start, DateTimeOffset? sent, bool cpuClock)
     {
         _start = start;
+        Sent = sent;
         _mark = start;
         _cpuClock = cpuClock;
         _markThread = Environment.CurrentManagedThreadId;
@@ -58,13 +59,17 @@ public sealed class CallTimer
     /// <summary>The timer of the call whose handler runs in this execution context; null outside one.</summary>
     public static CallTimer? Current => CurrentTimer.Value;
 
+    /// <summary>When the call was sent, by its sender's <see cref="Contracts.Telemetry.CallStamp"/>; null when not stamped.</summary>
+    public DateTimeOffset? Sent { get; }
+
     /// <summary>
     /// Starts timing the handler about to run in this execution context; <paramref name="start"/> is a Stopwatch
-    /// timestamp. <paramref name="cpuClock"/>: read the thread's CPU clock (see <see cref="ThreadCpu"/>).
+    /// timestamp, <paramref name="sent"/> the call's stamp. <paramref name="cpuClock"/>: read the thread's CPU clock
+    /// (see <see cref="ThreadCpu"/>).
     /// </summary>
-    internal static CallTimer Start(long start, bool cpuClock)
+    internal static CallTimer Start(long start, DateTimeOffset? sent, bool cpuClock)
     {
-        var timer = new CallTimer(start, cpuClock);
+        var timer = new CallTimer(start, sent, cpuClock);
         CurrentTimer.Value = timer;
         return timer;
     }

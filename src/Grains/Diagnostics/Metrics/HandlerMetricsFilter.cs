@@ -30,6 +30,8 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
 
     public async Task Invoke(IIncomingGrainCallContext context)
     {
+        // Taken whether or not it is used: left in the call's context, the stamp would be sent back with the answer.
+        var sent = CallStamp.Take();
         var metrics = HandlerInstruments.Enabled;
         var span = Activity.Current is { IsAllDataRequested: true } current ? current : null;
         if (!metrics && slowCalls is null && span is null)
@@ -51,9 +53,9 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             turns = null;
         }
 
-        var (transit, queue) = Arrival(start, now, turns);
+        var (transit, queue) = Arrival(sent, start, now, turns);
         turns?.Hold(start);
-        var timer = CallTimer.Start(start, _cpuClock && (method is null || method.ReadsCpu));
+        var timer = CallTimer.Start(start, sent, _cpuClock && (method is null || method.ReadsCpu));
         if (metrics)
         {
             HandlerInstruments.Started(tags);
@@ -95,14 +97,14 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
     /// activation is its queue wait, the rest transit (on the wire, and waiting for a thread here). Clocks of two
     /// machines may disagree: a stamp from the future counts as no time.
     /// </summary>
-    private static (TimeSpan? Transit, TimeSpan Queue) Arrival(long start, DateTimeOffset now, ActivationTurns? turns)
+    private static (TimeSpan? Transit, TimeSpan Queue) Arrival(DateTimeOffset? sent, long start, DateTimeOffset now, ActivationTurns? turns)
     {
-        if (CallStamp.Read() is not { } sent)
+        if (sent is null)
         {
             return (null, TimeSpan.Zero);
         }
 
-        var since = now - sent;
+        var since = now - sent.Value;
         if (since < TimeSpan.Zero)
         {
             since = TimeSpan.Zero;
