@@ -12,10 +12,11 @@ using Coordinator.Hosting.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only] [--events-on-off]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only] [--telemetry-profile SETUP] [--events-on-off]
 // --redis runs the training part on a redis-server of its own (installed by .ci/run) instead of the embedded default.
 // --events-only measures run events alone: emit cost, store throughput and size, timeline queries.
 // --telemetry-only measures what the call telemetry costs: bare Orleans vs telemetry off vs on, the canary, the file.
+// --telemetry-profile SETUP calls the echo on one of those setups for 60 s, for a profiler such as perf to attach.
 // --events-on-off measures only a training step with run events on vs off, in 30 pairs of blocks (the training part runs 10).
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
@@ -35,9 +36,22 @@ if (args.Contains("--events-only"))
     return;
 }
 
+if (Array.IndexOf(args, "--telemetry-echo") is var echo and >= 0)
+{
+    // A child process of --telemetry-only: one setup's silo and client.
+    await TelemetryBenchmark.ServeAsync(args[echo + 1], args[echo + 2], int.Parse(args[echo + 3], System.Globalization.CultureInfo.InvariantCulture));
+    return;
+}
+
+if (Array.IndexOf(args, "--telemetry-profile") is var profile and >= 0)
+{
+    await TelemetryBenchmark.ProfileAsync(args.ElementAtOrDefault(profile + 1) ?? "", seconds: 60);
+    return;
+}
+
 if (args.Contains("--telemetry-only"))
 {
-    await TelemetryBenchmark.RunAsync(quick);
+    TelemetryBenchmark.Run(quick);
     return;
 }
 
@@ -121,6 +135,6 @@ foreach (var result in results)
 await cluster.DisposeAsync();
 
 Console.WriteLine();
-await TelemetryBenchmark.RunAsync(quick);
+TelemetryBenchmark.Run(quick);
 Console.WriteLine();
 await TrainingBenchmark.RunAsync(quick, redis);

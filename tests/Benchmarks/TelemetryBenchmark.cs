@@ -1,5 +1,7 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
+using System.Text.Json;
 using Coordinator.Client.Hosting;
 using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Hosting;
@@ -29,9 +31,11 @@ public sealed class EchoGrain : Grain, IEchoGrain
 /// Orleans, one with the Coordinator's filters and every signal off, one with every signal on (meters aggregated by
 /// OpenTelemetry as the service defaults set them up, the slow-call file, the canary, every call stamped, the thread CPU
 /// clock read where a method's slices are long, which an echo's are not), the same without stamps, or with stamps and
-/// without the CPU clock (what those two cost: the stamp is the first entry of the calls' request context, the clock a
-/// system call), and one writing every call to the slow-call file. Silos run in this process, one at a time, in interleaved rounds; medians are reported. Also the
-/// canary's CPU per tick and the slow-call file's bytes per call.
+/// without the CPU clock (what those two cost: the stamp is an entry of the calls' request context, the clock a system
+/// call), one writing every call to the slow-call file, and bare Orleans whose client stamps its calls (what a
+/// request-context entry costs Orleans itself). Each setup runs in a process of its own, all side by side, measured in
+/// turn round after round; medians, and on/off ratios taken within each round. Also the canary's CPU per tick and the
+/// slow-call file's bytes per call.
 /// </summary>
 internal static class TelemetryBenchmark
 {
@@ -43,64 +47,75 @@ internal static class TelemetryBenchmark
         OnStamped,
         On,
         EveryCall,
+        BareStamped,
     }
 
-    public static async Task RunAsync(bool quick)
+    /// <summary>
+    /// How the echo is called: <paramref name="Concurrency"/> callers on <paramref name="Grains"/> activations. On one
+    /// activation turns run one after another, so what a filter does inside the turn bounds the throughput; on many,
+    /// the CPU does.
+    /// </summary>
+    private readonly record struct Workload(int Concurrency, int Grains)
     {
-        var calls = quick ? 5_000 : 40_000;
-        var rounds = quick ? 1 : 5;
+        public override string ToString() => $"c={Concurrency} on {(Grains == 1 ? "1 grain" : $"{Grains} grains")}";
+    }
+
+    private static readonly Workload[] Workloads = [new(1, 1), new(32, 1), new(32, 32)];
+
+    public static void Run(bool quick)
+    {
+        var calls = quick ? 5_000 : 20_000;
+        var rounds = quick ? 3 : 15;
+        var setups = Enum.GetValues<Setup>();
         var directory = Directory.CreateTempSubdirectory("coordinator-telemetry-bench-").FullName;
-        Console.WriteLine($"Call telemetry: an echo grain over loopback, {calls} calls per measurement, {rounds} interleaved round(s) after one not counted, medians (CPU: this process's, client and silo, per call):");
-        var results = new Dictionary<(Setup, int), List<LatencyRecorder.Result>>();
-        long everyCallBytes = 0, everyCallLines = 0;
-        // Round 0 is not counted: it runs each setup's code for the first time (JIT, tiering), which would weigh on the
-        // setups measured first.
-        for (var round = 0; round <= rounds; round++)
+        Console.WriteLine($"Call telemetry: an echo grain over loopback, each setup's silo and client in a process of its own, all running side by side and warmed up, then {rounds} round(s) of {calls} calls at c=32 ({calls / 4} at c=1) for each of {string.Join(", ", Workloads)}, setups in turn; medians (CPU: the setup's process per call):");
+
+        // A process per setup: meter and activity listeners are process-wide, so one setup's OpenTelemetry would feed
+        // and trace another's calls in a shared process. All live through the whole run and are warmed up first: a
+        // silo measured right after its start still runs code being tiered up, which made short measurements of a
+        // fresh silo per setup swing by a third.
+        var echoes = new Dictionary<Setup, EchoProcess>();
+        try
         {
-            foreach (var setup in Enum.GetValues<Setup>())
+            foreach (var setup in setups)
             {
-                var slowCalls = Path.Combine(directory, $"{setup}-{round}");
-                await using var silo = await EchoSilo.StartAsync(setup, slowCalls);
-                var echo = silo.Client.GetGrain<IEchoGrain>(0);
-                await LatencyRecorder.MeasureAsync("warm-up", 2_000, 32, i => echo.EchoAsync(i));
-                foreach (var concurrency in new[] { 1, 32 })
-                {
-                    var result = await LatencyRecorder.MeasureAsync($"{setup}", concurrency == 1 ? calls / 4 : calls, concurrency, i => echo.EchoAsync(i));
-                    if (round == 0)
-                    {
-                        continue;
-                    }
+                echoes[setup] = EchoProcess.Start(setup, Path.Combine(directory, $"{setup}"), quick ? 20_000 : 200_000);
+            }
 
-                    (results.TryGetValue((setup, concurrency), out var list) ? list : results[(setup, concurrency)] = []).Add(result);
-                }
+            foreach (var echo in echoes.Values)
+            {
+                echo.WaitReady();
+            }
 
-                await silo.DisposeAsync();
-                if (setup == Setup.EveryCall && round > 0)
+            var results = new Dictionary<(Setup, Workload), List<LatencyRecorder.Result>>();
+            for (var round = 0; round < rounds; round++)
+            {
+                // Each round starts with a different setup, so none is always measured after the same neighbour.
+                foreach (var setup in setups.Skip(round % setups.Length).Concat(setups.Take(round % setups.Length)))
                 {
-                    foreach (var file in Directory.EnumerateFiles(slowCalls, "*.jsonl", SearchOption.AllDirectories))
+                    foreach (var workload in Workloads)
                     {
-                        everyCallBytes += new FileInfo(file).Length;
-                        everyCallLines += File.ReadLines(file).Count(l => l.Contains("\"kind\":\"call\"", StringComparison.Ordinal));
+                        var result = echoes[setup].Measure(workload.Concurrency == 1 ? calls / 4 : calls, workload);
+                        (results.TryGetValue((setup, workload), out var list) ? list : results[(setup, workload)] = []).Add(result);
                     }
                 }
+            }
+
+            Report(results);
+        }
+        finally
+        {
+            foreach (var echo in echoes.Values)
+            {
+                echo.Dispose();
             }
         }
 
-        foreach (var concurrency in new[] { 1, 32 })
+        long everyCallBytes = 0, everyCallLines = 0;
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(directory, $"{Setup.EveryCall}"), "*.jsonl", SearchOption.AllDirectories))
         {
-            var bare = Median(results[(Setup.Bare, concurrency)], r => r.CallsPerSecond);
-            foreach (var setup in Enum.GetValues<Setup>())
-            {
-                var runs = results[(setup, concurrency)];
-                var throughput = Median(runs, r => r.CallsPerSecond);
-                Console.WriteLine($"  {Describe(setup),-44} c={concurrency,-3} {throughput,9:F0} calls/s ({throughput / bare:P1} of bare)  p50 {Median(runs, r => r.P50Ms),7:F3} ms  p99 {Median(runs, r => r.P99Ms),7:F3} ms  {Median(runs, r => r.CpuUsPerCall),5:F1} us CPU/call");
-            }
-
-            var on = Median(results[(Setup.On, concurrency)], r => r.CallsPerSecond);
-            var unstamped = Median(results[(Setup.OnLean, concurrency)], r => r.CallsPerSecond);
-            var off = Median(results[(Setup.Off, concurrency)], r => r.CallsPerSecond);
-            double OffCpu(Setup setup) => Median(results[(setup, concurrency)], r => r.CpuUsPerCall) - Median(results[(Setup.Off, concurrency)], r => r.CpuUsPerCall);
-            Console.WriteLine($"  telemetry on vs off at c={concurrency}: {on / off:F3}x throughput, {unstamped / off:F3}x without stamps and CPU clock; CPU per call {OffCpu(Setup.On):+0.0;-0.0} us, {OffCpu(Setup.OnLean):+0.0;-0.0} us without them (goal >= 0.98)");
+            everyCallBytes += new FileInfo(file).Length;
+            everyCallLines += File.ReadLines(file).Count(l => l.Contains("\"kind\":\"call\"", StringComparison.Ordinal));
         }
 
         if (everyCallLines > 0)
@@ -121,6 +136,76 @@ internal static class TelemetryBenchmark
         Directory.Delete(directory, recursive: true);
     }
 
+    /// <summary>
+    /// The child side of <see cref="Run"/>: hosts <paramref name="name"/>'s silo and client, warms them up with
+    /// <paramref name="warmUp"/> calls, says <c>ready</c>, then for each line <c>CALLS CONCURRENCY GRAINS</c> on standard input
+    /// measures and answers with <c>result JSON</c>, until standard input ends.
+    /// </summary>
+    public static async Task ServeAsync(string name, string directory, int warmUp)
+    {
+        var setup = Enum.Parse<Setup>(name);
+        await using var silo = await EchoSilo.StartAsync(setup, directory);
+        var echoes = Enumerable.Range(0, 32).Select(i => silo.Client.GetGrain<IEchoGrain>(i)).ToArray();
+        foreach (var workload in Workloads)
+        {
+            await LatencyRecorder.MeasureAsync("warm-up", warmUp / Workloads.Length, workload.Concurrency, i => echoes[i % workload.Grains].EchoAsync(i));
+        }
+
+        Console.WriteLine("ready");
+        while (Console.ReadLine() is { } line)
+        {
+            var request = line.Split(' ').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
+            var result = await LatencyRecorder.MeasureAsync($"{setup}", request[0], request[1], i => echoes[i % request[2]].EchoAsync(i));
+            Console.WriteLine($"result {JsonSerializer.Serialize(result)}");
+        }
+    }
+
+    /// <summary>
+    /// Calls the echo on one setup at concurrency 32 for <paramref name="seconds"/>, for a profiler attached to this
+    /// process (its id is printed) to see where that setup's time goes.
+    /// </summary>
+    public static async Task ProfileAsync(string name, int seconds)
+    {
+        if (!Enum.TryParse<Setup>(name, ignoreCase: true, out var setup))
+        {
+            throw new ArgumentException($"--telemetry-profile: '{name}' is not a setup; one of {string.Join(", ", Enum.GetNames<Setup>())}.");
+        }
+
+        var directory = Directory.CreateTempSubdirectory("coordinator-telemetry-profile-").FullName;
+        await using var silo = await EchoSilo.StartAsync(setup, directory);
+        var echo = silo.Client.GetGrain<IEchoGrain>(0);
+        await LatencyRecorder.MeasureAsync("warm-up", 20_000, 32, i => echo.EchoAsync(i));
+        Console.WriteLine($"Profiling {setup} in process {Environment.ProcessId} for {seconds} s.");
+        var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < until)
+        {
+            var result = await LatencyRecorder.MeasureAsync($"{setup}", 50_000, 32, i => echo.EchoAsync(i));
+            Console.WriteLine($"  {result}  {result.CpuUsPerCall:F1} us CPU/call");
+        }
+
+        await silo.DisposeAsync();
+        Directory.Delete(directory, recursive: true);
+    }
+
+    private static void Report(Dictionary<(Setup, Workload), List<LatencyRecorder.Result>> results)
+    {
+        foreach (var workload in Workloads)
+        {
+            var bare = Median(results[(Setup.Bare, workload)], r => r.CallsPerSecond);
+            foreach (var setup in Enum.GetValues<Setup>())
+            {
+                var runs = results[(setup, workload)];
+                var throughput = Median(runs, r => r.CallsPerSecond);
+                Console.WriteLine($"  {Describe(setup),-46} {workload,-16} {throughput,9:F0} calls/s ({throughput / bare:P1} of bare)  p50 {Median(runs, r => r.P50Ms),7:F3} ms  p99 {Median(runs, r => r.P99Ms),7:F3} ms  {Median(runs, r => r.CpuUsPerCall),5:F1} us CPU/call");
+            }
+
+            // Ratios are taken round by round (the setups measured within seconds of each other), then their median.
+            double Ratio(Setup setup) => Median(results[(setup, workload)].Zip(results[(Setup.Off, workload)], (a, b) => a.CallsPerSecond / b.CallsPerSecond).ToList());
+            double OffCpu(Setup setup) => Median(results[(setup, workload)], r => r.CpuUsPerCall) - Median(results[(Setup.Off, workload)], r => r.CpuUsPerCall);
+            Console.WriteLine($"  telemetry on vs off, {workload}: {Ratio(Setup.On):F3}x throughput, {Ratio(Setup.OnStamped):F3}x without the CPU clock, {Ratio(Setup.OnLean):F3}x without stamps either; CPU per call {OffCpu(Setup.On):+0.0;-0.0} us, {OffCpu(Setup.OnLean):+0.0;-0.0} us without them (goal >= 0.98)");
+        }
+    }
+
     private static string Describe(Setup setup) => setup switch
     {
         Setup.Bare => "bare Orleans (no Coordinator code)",
@@ -128,12 +213,15 @@ internal static class TelemetryBenchmark
         Setup.OnLean => "telemetry on, no stamps, no thread CPU",
         Setup.OnStamped => "telemetry on, stamps, no thread CPU",
         Setup.On => "Coordinator filters, telemetry on",
-        _ => "telemetry on, every call to the slow-call file",
+        Setup.EveryCall => "telemetry on, every call to the slow-call file",
+        _ => "bare Orleans, calls stamped by the client",
     };
 
-    private static double Median(List<LatencyRecorder.Result> runs, Func<LatencyRecorder.Result, double> value)
+    private static double Median(List<LatencyRecorder.Result> runs, Func<LatencyRecorder.Result, double> value) => Median(runs.Select(value).ToList());
+
+    private static double Median(List<double> values)
     {
-        var sorted = runs.Select(value).Order().ToList();
+        var sorted = values.Order().ToList();
         return sorted[sorted.Count / 2];
     }
 
@@ -158,6 +246,57 @@ internal static class TelemetryBenchmark
         return Math.Max(0, (busy - idle).TotalMicroseconds) / ticks;
     }
 
+    /// <summary>A process of this benchmark serving one setup (<see cref="ServeAsync"/>).</summary>
+    private sealed class EchoProcess : IDisposable
+    {
+        private readonly Process _process;
+
+        private EchoProcess(Process process) => _process = process;
+
+        public static EchoProcess Start(Setup setup, string directory, int warmUp)
+        {
+            var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var arg in new[] { typeof(TelemetryBenchmark).Assembly.Location, "--telemetry-echo", $"{setup}", directory, $"{warmUp}" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            return new EchoProcess(Process.Start(start) ?? throw new InvalidOperationException($"Could not start the {setup} echo process."));
+        }
+
+        public void WaitReady() => Expect("ready");
+
+        public LatencyRecorder.Result Measure(int calls, Workload workload)
+        {
+            _process.StandardInput.WriteLine($"{calls} {workload.Concurrency} {workload.Grains}");
+            return JsonSerializer.Deserialize<LatencyRecorder.Result>(Expect("result ")["result ".Length..])!;
+        }
+
+        public void Dispose()
+        {
+            _process.StandardInput.Close();
+            if (!_process.WaitForExit(TimeSpan.FromSeconds(30)))
+            {
+                _process.Kill();
+            }
+
+            _process.Dispose();
+        }
+
+        private string Expect(string prefix)
+        {
+            while (_process.StandardOutput.ReadLine() is { } line)
+            {
+                if (line.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    return line;
+                }
+            }
+
+            throw new InvalidOperationException($"The echo process exited ({_process.ExitCode}) before it said '{prefix.Trim()}'.");
+        }
+    }
+
     /// <summary>A silo in this process hosting the echo grain as <paramref name="setup"/> says, and a client of it over loopback.</summary>
     private sealed class EchoSilo : IAsyncDisposable
     {
@@ -173,7 +312,7 @@ internal static class TelemetryBenchmark
         {
             var (siloPort, gatewayPort) = (FreePorts.Next(), FreePorts.Next());
             var on = setup is Setup.On or Setup.OnLean or Setup.OnStamped or Setup.EveryCall;
-            var stamped = setup is Setup.On or Setup.OnStamped or Setup.EveryCall;
+            var stamped = setup is Setup.BareStamped or Setup.On or Setup.OnStamped or Setup.EveryCall;
             var cpuClock = setup is Setup.On or Setup.EveryCall;
             var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
             {
@@ -195,7 +334,7 @@ internal static class TelemetryBenchmark
             builder.UseOrleans(silo =>
             {
                 silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "bench", clusterId: $"bench-{setup}");
-                if (setup != Setup.Bare)
+                if (setup is not Setup.Bare and not Setup.BareStamped)
                 {
                     silo.AddCoordinatorErrors();
                     silo.AddCoordinatorTracing();
@@ -211,7 +350,7 @@ internal static class TelemetryBenchmark
             {
                 client.UseStaticClustering(new IPEndPoint(IPAddress.Loopback, gatewayPort));
                 client.Configure<Orleans.Configuration.ClusterOptions>(o => (o.ServiceId, o.ClusterId) = ("bench", $"bench-{setup}"));
-                if (setup != Setup.Bare)
+                if (setup is not Setup.Bare and not Setup.BareStamped)
                 {
                     client.AddActivityPropagation();
                 }
