@@ -195,7 +195,7 @@ public sealed class LatencyTests : IAsyncLifetime
     [Fact]
     public void A_method_reads_the_CPU_clock_on_its_first_call_and_while_its_slices_average_a_millisecond()
     {
-        var method = new HandledMethod(exclusive: true);
+        var method = new HandledMethod(exclusive: true, new MethodCounts());
         var quick = TimeSpan.FromMicroseconds(50);
 
         Assert.True(method.ReadsCpu);

@@ -11,7 +11,8 @@ namespace Coordinator.Grains.Diagnostics.Metrics;
 /// does not make it. Thread-safe; updates that race may lose one another, which only moves the average a little.
 /// </summary>
 /// <param name="exclusive">Whether a call of it lets no other call into the activation (Orleans queues the rest behind it).</param>
-internal sealed class HandledMethod(bool exclusive)
+/// <param name="counts">Its calls' counts, shared by every grain class of its name (the metrics' labels).</param>
+internal sealed class HandledMethod(bool exclusive, MethodCounts counts)
 {
     /// <summary>How many calls the average of slices weighs, about.</summary>
     public const int Averaged = 16;
@@ -23,6 +24,9 @@ internal sealed class HandledMethod(bool exclusive)
 
     /// <summary>Whether a call of it lets no other call into the activation.</summary>
     public bool Exclusive { get; } = exclusive;
+
+    /// <summary>Its calls' counts.</summary>
+    public MethodCounts Counts { get; } = counts;
 
     /// <summary>Whether the next call reads the thread's CPU clock.</summary>
     public bool ReadsCpu

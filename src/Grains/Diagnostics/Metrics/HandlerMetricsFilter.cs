@@ -56,9 +56,10 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
         var (transit, queue) = Arrival(sent, start, now, turns);
         turns?.Hold(start);
         var timer = CallTimer.Start(start, sent, _cpuClock && (method is null || method.ReadsCpu));
-        if (metrics)
+        var counts = metrics ? method?.Counts ?? HandlerInstruments.CountsOf(grain, context.MethodName) : null;
+        if (counts is not null)
         {
-            HandlerInstruments.Started(tags);
+            HandlerInstruments.Started(counts);
         }
 
         Exception? error = null;
@@ -76,9 +77,9 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             var time = timer.Stop();
             turns?.Release(Stopwatch.GetTimestamp());
             method?.Ran(time.LongestSlice);
-            if (metrics)
+            if (counts is not null)
             {
-                HandlerInstruments.Finished(tags, time, transit, queue, error);
+                HandlerInstruments.Finished(counts, tags, time, transit, queue, error);
             }
 
             span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : (double?)null)
@@ -122,9 +123,10 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             return null;
         }
 
-        return Methods.GetOrAdd((context.Grain.GetType(), context.InterfaceMethod), static key => new HandledMethod(
+        return Methods.GetOrAdd((context.Grain.GetType(), context.InterfaceMethod), static (key, name) => new HandledMethod(
             !key.Grain.IsDefined(typeof(ReentrantAttribute), inherit: true)
-            && !key.Method.IsDefined(typeof(AlwaysInterleaveAttribute), inherit: true)));
+            && !key.Method.IsDefined(typeof(AlwaysInterleaveAttribute), inherit: true),
+            HandlerInstruments.CountsOf(key.Grain.Name, name)), context.MethodName);
     }
 
     private static double Ms(TimeSpan time) => Math.Round(time.TotalMilliseconds, 3);
