@@ -12,11 +12,12 @@ using Coordinator.Hosting.Processes;
 
 // Coordinator benchmark harness. Everything runs on this machine against the real silo binary on loopback, and
 // stops by itself: a bounded number of calls per measurement.
-//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only] [--telemetry-profile SETUP] [--events-on-off]
+//   dotnet run -c Release --project tests/Benchmarks [-- --quick] [--training-only] [--redis] [--events-only] [--telemetry-only] [--telemetry-profile SETUP [WORKLOAD]] [--events-on-off]
 // --redis runs the training part on a redis-server of its own (installed by .ci/run) instead of the embedded default.
 // --events-only measures run events alone: emit cost, store throughput and size, timeline queries.
 // --telemetry-only measures what the call telemetry costs: bare Orleans vs telemetry off vs on, the canary, the file.
-// --telemetry-profile SETUP calls the echo on one of those setups for 60 s, for a profiler such as perf to attach.
+// --telemetry-profile SETUP [WORKLOAD] calls the grains of one of those setups for 60 s (workload 1, 32 callers on one
+// echo grain, unless named by its number), for a profiler such as perf to attach.
 // --events-on-off measures only a training step with run events on vs off, in 30 pairs of blocks (the training part runs 10).
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
@@ -45,7 +46,8 @@ if (Array.IndexOf(args, "--telemetry-echo") is var echo and >= 0)
 
 if (Array.IndexOf(args, "--telemetry-profile") is var profile and >= 0)
 {
-    await TelemetryBenchmark.ProfileAsync(args.ElementAtOrDefault(profile + 1) ?? "", seconds: 60);
+    var workload = args.ElementAtOrDefault(profile + 2) is { } number && !number.StartsWith("--", StringComparison.Ordinal) ? int.Parse(number, System.Globalization.CultureInfo.InvariantCulture) : 1;
+    await TelemetryBenchmark.ProfileAsync(args.ElementAtOrDefault(profile + 1) ?? "", workload, seconds: 60);
     return;
 }
 

@@ -26,6 +26,31 @@ public sealed class EchoGrain : Grain, IEchoGrain
     public Task<int> EchoAsync(int value) => Task.FromResult(value);
 }
 
+/// <summary>A grain that writes its state on every call, as the Coordinator's grains do: the benchmark's other workload.</summary>
+public interface ITallyGrain : IGrainWithIntegerKey
+{
+    Task<long> AddAsync(int value);
+}
+
+/// <summary>The state of <see cref="ITallyGrain"/>.</summary>
+[GenerateSerializer]
+public sealed class Tally
+{
+    [Id(0)]
+    public long Total { get; set; }
+}
+
+/// <inheritdoc cref="ITallyGrain"/>
+public sealed class TallyGrain([PersistentState("tally")] IPersistentState<Tally> tally) : Grain, ITallyGrain
+{
+    public async Task<long> AddAsync(int value)
+    {
+        tally.State.Total += value;
+        await tally.WriteStateAsync();
+        return tally.State.Total;
+    }
+}
+
 /// <summary>
 /// What the Coordinator's call telemetry costs: an echo grain called from a client over loopback, on a silo that is bare
 /// Orleans, one with the Coordinator's filters and every signal off, one with every signal on (meters aggregated by
@@ -51,16 +76,29 @@ internal static class TelemetryBenchmark
     }
 
     /// <summary>
-    /// How the echo is called: <paramref name="Concurrency"/> callers on <paramref name="Grains"/> activations. On one
+    /// How the grains are called: <paramref name="Concurrency"/> callers on <paramref name="Grains"/> activations of the
+    /// echo, or of the tally when <paramref name="Writes"/> (a state write, to Orleans' memory storage, per call). On one
     /// activation turns run one after another, so what a filter does inside the turn bounds the throughput; on many,
     /// the CPU does.
     /// </summary>
-    private readonly record struct Workload(int Concurrency, int Grains)
+    private readonly record struct Workload(int Concurrency, int Grains, bool Writes)
     {
-        public override string ToString() => $"c={Concurrency} on {(Grains == 1 ? "1 grain" : $"{Grains} grains")}";
+        public override string ToString() => $"c={Concurrency} on {Grains} {(Writes ? "writer" : "echo")}{(Grains == 1 ? "" : "s")}";
+
+        public Func<int, Task> Caller(IClusterClient client)
+        {
+            if (Writes)
+            {
+                var tallies = Enumerable.Range(0, Grains).Select(i => client.GetGrain<ITallyGrain>(i)).ToArray();
+                return i => tallies[i % tallies.Length].AddAsync(1);
+            }
+
+            var echoes = Enumerable.Range(0, Grains).Select(i => client.GetGrain<IEchoGrain>(i)).ToArray();
+            return i => echoes[i % echoes.Length].EchoAsync(i);
+        }
     }
 
-    private static readonly Workload[] Workloads = [new(1, 1), new(32, 1), new(32, 32)];
+    private static readonly Workload[] Workloads = [new(1, 1, false), new(32, 1, false), new(32, 32, false), new(32, 32, true)];
 
     public static void Run(bool quick)
     {
@@ -68,7 +106,7 @@ internal static class TelemetryBenchmark
         var rounds = quick ? 3 : 15;
         var setups = Enum.GetValues<Setup>();
         var directory = Directory.CreateTempSubdirectory("coordinator-telemetry-bench-").FullName;
-        Console.WriteLine($"Call telemetry: an echo grain over loopback, each setup's silo and client in a process of its own, all running side by side and warmed up, then {rounds} round(s) of {calls} calls at c=32 ({calls / 4} at c=1) for each of {string.Join(", ", Workloads)}, setups in turn; medians (CPU: the setup's process per call):");
+        Console.WriteLine($"Call telemetry: grains on a silo over loopback, each setup's silo and client in a process of its own, all running side by side and warmed up, then {rounds} round(s) of {calls} calls at c=32 ({calls / 4} at c=1) for each of {string.Join(", ", Workloads)}, setups in turn; medians (CPU: the setup's process per call):");
 
         // A process per setup: meter and activity listeners are process-wide, so one setup's OpenTelemetry would feed
         // and trace another's calls in a shared process. All live through the whole run and are warmed up first: a
@@ -138,48 +176,54 @@ internal static class TelemetryBenchmark
 
     /// <summary>
     /// The child side of <see cref="Run"/>: hosts <paramref name="name"/>'s silo and client, warms them up with
-    /// <paramref name="warmUp"/> calls, says <c>ready</c>, then for each line <c>CALLS CONCURRENCY GRAINS</c> on standard input
+    /// <paramref name="warmUp"/> calls, says <c>ready</c>, then for each line <c>CALLS CONCURRENCY GRAINS WRITES</c> on standard input
     /// measures and answers with <c>result JSON</c>, until standard input ends.
     /// </summary>
     public static async Task ServeAsync(string name, string directory, int warmUp)
     {
         var setup = Enum.Parse<Setup>(name);
         await using var silo = await EchoSilo.StartAsync(setup, directory);
-        var echoes = Enumerable.Range(0, 32).Select(i => silo.Client.GetGrain<IEchoGrain>(i)).ToArray();
         foreach (var workload in Workloads)
         {
-            await LatencyRecorder.MeasureAsync("warm-up", warmUp / Workloads.Length, workload.Concurrency, i => echoes[i % workload.Grains].EchoAsync(i));
+            await LatencyRecorder.MeasureAsync("warm-up", warmUp / Workloads.Length, workload.Concurrency, workload.Caller(silo.Client));
         }
 
         Console.WriteLine("ready");
         while (Console.ReadLine() is { } line)
         {
             var request = line.Split(' ').Select(n => int.Parse(n, CultureInfo.InvariantCulture)).ToArray();
-            var result = await LatencyRecorder.MeasureAsync($"{setup}", request[0], request[1], i => echoes[i % request[2]].EchoAsync(i));
+            var workload = new Workload(request[1], request[2], request[3] != 0);
+            var result = await LatencyRecorder.MeasureAsync($"{setup}", request[0], workload.Concurrency, workload.Caller(silo.Client));
             Console.WriteLine($"result {JsonSerializer.Serialize(result)}");
         }
     }
 
     /// <summary>
-    /// Calls the echo on one setup at concurrency 32 for <paramref name="seconds"/>, for a profiler attached to this
-    /// process (its id is printed) to see where that setup's time goes.
+    /// Calls the grains of one setup as the <paramref name="workload"/>-th of <see cref="Workloads"/> says for
+    /// <paramref name="seconds"/>, for a profiler attached to this process (its id is printed) to see where that
+    /// setup's time goes.
     /// </summary>
-    public static async Task ProfileAsync(string name, int seconds)
+    public static async Task ProfileAsync(string name, int workload, int seconds)
     {
         if (!Enum.TryParse<Setup>(name, ignoreCase: true, out var setup))
         {
             throw new ArgumentException($"--telemetry-profile: '{name}' is not a setup; one of {string.Join(", ", Enum.GetNames<Setup>())}.");
         }
 
+        if (workload < 0 || workload >= Workloads.Length)
+        {
+            throw new ArgumentException($"--telemetry-profile: workload {workload} is not one of 0 to {Workloads.Length - 1}: {string.Join(", ", Workloads)}.");
+        }
+
         var directory = Directory.CreateTempSubdirectory("coordinator-telemetry-profile-").FullName;
         await using var silo = await EchoSilo.StartAsync(setup, directory);
-        var echo = silo.Client.GetGrain<IEchoGrain>(0);
-        await LatencyRecorder.MeasureAsync("warm-up", 20_000, 32, i => echo.EchoAsync(i));
-        Console.WriteLine($"Profiling {setup} in process {Environment.ProcessId} for {seconds} s.");
+        var (load, call) = (Workloads[workload], Workloads[workload].Caller(silo.Client));
+        await LatencyRecorder.MeasureAsync("warm-up", 20_000, load.Concurrency, call);
+        Console.WriteLine($"Profiling {setup}, {load}, in process {Environment.ProcessId} for {seconds} s.");
         var until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
         while (Stopwatch.GetTimestamp() < until)
         {
-            var result = await LatencyRecorder.MeasureAsync($"{setup}", 50_000, 32, i => echo.EchoAsync(i));
+            var result = await LatencyRecorder.MeasureAsync($"{setup}", 20_000, load.Concurrency, call);
             Console.WriteLine($"  {result}  {result.CpuUsPerCall:F1} us CPU/call");
         }
 
@@ -268,7 +312,7 @@ internal static class TelemetryBenchmark
 
         public LatencyRecorder.Result Measure(int calls, Workload workload)
         {
-            _process.StandardInput.WriteLine($"{calls} {workload.Concurrency} {workload.Grains}");
+            _process.StandardInput.WriteLine($"{calls} {workload.Concurrency} {workload.Grains} {(workload.Writes ? 1 : 0)}");
             return JsonSerializer.Deserialize<LatencyRecorder.Result>(Expect("result ")["result ".Length..])!;
         }
 
@@ -334,6 +378,7 @@ internal static class TelemetryBenchmark
             builder.UseOrleans(silo =>
             {
                 silo.UseLocalhostClustering(siloPort, gatewayPort, serviceId: "bench", clusterId: $"bench-{setup}");
+                silo.AddMemoryGrainStorage("Default");
                 if (setup is not Setup.Bare and not Setup.BareStamped)
                 {
                     silo.AddCoordinatorErrors();
