@@ -37,10 +37,10 @@ if (args.Contains("--events-only"))
     return;
 }
 
-if (Array.IndexOf(args, "--telemetry-echo") is var echo and >= 0)
+if (Array.IndexOf(args, "--telemetry-setup") is var served and >= 0)
 {
     // A child process of --telemetry-only: one setup's silo and client.
-    await TelemetryBenchmark.ServeAsync(args[echo + 1], args[echo + 2], int.Parse(args[echo + 3], System.Globalization.CultureInfo.InvariantCulture));
+    await TelemetryBenchmark.ServeAsync(args[served + 1], args[served + 2], int.Parse(args[served + 3], System.Globalization.CultureInfo.InvariantCulture));
     return;
 }
 

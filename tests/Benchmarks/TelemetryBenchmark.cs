@@ -112,17 +112,17 @@ internal static class TelemetryBenchmark
         // and trace another's calls in a shared process. All live through the whole run and are warmed up first: a
         // silo measured right after its start still runs code being tiered up, which made short measurements of a
         // fresh silo per setup swing by a third.
-        var echoes = new Dictionary<Setup, EchoProcess>();
+        var processes = new Dictionary<Setup, SetupProcess>();
         try
         {
             foreach (var setup in setups)
             {
-                echoes[setup] = EchoProcess.Start(setup, Path.Combine(directory, $"{setup}"), quick ? 20_000 : 200_000);
+                processes[setup] = SetupProcess.Start(setup, Path.Combine(directory, $"{setup}"), quick ? 20_000 : 200_000);
             }
 
-            foreach (var echo in echoes.Values)
+            foreach (var process in processes.Values)
             {
-                echo.WaitReady();
+                process.WaitReady();
             }
 
             var results = new Dictionary<(Setup, Workload), List<LatencyRecorder.Result>>();
@@ -133,7 +133,7 @@ internal static class TelemetryBenchmark
                 {
                     foreach (var workload in Workloads)
                     {
-                        var result = echoes[setup].Measure(workload.Concurrency == 1 ? calls / 4 : calls, workload);
+                        var result = processes[setup].Measure(workload.Concurrency == 1 ? calls / 4 : calls, workload);
                         (results.TryGetValue((setup, workload), out var list) ? list : results[(setup, workload)] = []).Add(result);
                     }
                 }
@@ -143,9 +143,9 @@ internal static class TelemetryBenchmark
         }
         finally
         {
-            foreach (var echo in echoes.Values)
+            foreach (var process in processes.Values)
             {
-                echo.Dispose();
+                process.Dispose();
             }
         }
 
@@ -182,7 +182,7 @@ internal static class TelemetryBenchmark
     public static async Task ServeAsync(string name, string directory, int warmUp)
     {
         var setup = Enum.Parse<Setup>(name);
-        await using var silo = await EchoSilo.StartAsync(setup, directory);
+        await using var silo = await SetupSilo.StartAsync(setup, directory);
         foreach (var workload in Workloads)
         {
             await LatencyRecorder.MeasureAsync("warm-up", warmUp / Workloads.Length, workload.Concurrency, workload.Caller(silo.Client));
@@ -216,7 +216,7 @@ internal static class TelemetryBenchmark
         }
 
         var directory = Directory.CreateTempSubdirectory("coordinator-telemetry-profile-").FullName;
-        await using var silo = await EchoSilo.StartAsync(setup, directory);
+        await using var silo = await SetupSilo.StartAsync(setup, directory);
         var (load, call) = (Workloads[workload], Workloads[workload].Caller(silo.Client));
         await LatencyRecorder.MeasureAsync("warm-up", 20_000, load.Concurrency, call);
         Console.WriteLine($"Profiling {setup}, {load}, in process {Environment.ProcessId} for {seconds} s.");
@@ -291,21 +291,22 @@ internal static class TelemetryBenchmark
     }
 
     /// <summary>A process of this benchmark serving one setup (<see cref="ServeAsync"/>).</summary>
-    private sealed class EchoProcess : IDisposable
+    private sealed class SetupProcess : IDisposable
     {
         private readonly Process _process;
+        private readonly Setup _setup;
 
-        private EchoProcess(Process process) => _process = process;
+        private SetupProcess(Process process, Setup setup) => (_process, _setup) = (process, setup);
 
-        public static EchoProcess Start(Setup setup, string directory, int warmUp)
+        public static SetupProcess Start(Setup setup, string directory, int warmUp)
         {
             var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
-            foreach (var arg in new[] { typeof(TelemetryBenchmark).Assembly.Location, "--telemetry-echo", $"{setup}", directory, $"{warmUp}" })
+            foreach (var arg in new[] { typeof(TelemetryBenchmark).Assembly.Location, "--telemetry-setup", $"{setup}", directory, $"{warmUp}" })
             {
                 start.ArgumentList.Add(arg);
             }
 
-            return new EchoProcess(Process.Start(start) ?? throw new InvalidOperationException($"Could not start the {setup} echo process."));
+            return new SetupProcess(Process.Start(start) ?? throw new InvalidOperationException($"Could not start the {setup} process."), setup);
         }
 
         public void WaitReady() => Expect("ready");
@@ -337,22 +338,22 @@ internal static class TelemetryBenchmark
                 }
             }
 
-            throw new InvalidOperationException($"The echo process exited ({_process.ExitCode}) before it said '{prefix.Trim()}'.");
+            throw new InvalidOperationException($"The {_setup} process exited ({_process.ExitCode}) before it said '{prefix.Trim()}'.");
         }
     }
 
-    /// <summary>A silo in this process hosting the echo grain as <paramref name="setup"/> says, and a client of it over loopback.</summary>
-    private sealed class EchoSilo : IAsyncDisposable
+    /// <summary>A silo in this process hosting the echo and tally grains as <paramref name="setup"/> says, and a client of it over loopback.</summary>
+    private sealed class SetupSilo : IAsyncDisposable
     {
         private readonly IHost _silo;
         private readonly IHost _client;
         private bool _disposed;
 
-        private EchoSilo(IHost silo, IHost client) => (_silo, _client) = (silo, client);
+        private SetupSilo(IHost silo, IHost client) => (_silo, _client) = (silo, client);
 
         public IClusterClient Client => _client.Services.GetRequiredService<IClusterClient>();
 
-        public static async Task<EchoSilo> StartAsync(Setup setup, string slowCalls)
+        public static async Task<SetupSilo> StartAsync(Setup setup, string slowCalls)
         {
             var (siloPort, gatewayPort) = (FreePorts.Next(), FreePorts.Next());
             var on = setup is Setup.On or Setup.OnLean or Setup.OnStamped or Setup.EveryCall;
@@ -407,7 +408,7 @@ internal static class TelemetryBenchmark
             });
             var client = clientBuilder.Build();
             await client.StartAsync();
-            return new EchoSilo(silo, client);
+            return new SetupSilo(silo, client);
         }
 
         public async ValueTask DisposeAsync()
