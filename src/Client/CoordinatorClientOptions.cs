@@ -21,4 +21,11 @@ public sealed class CoordinatorClientOptions
     /// what a failover costs a caller. Orleans' default is 30 s.
     /// </summary>
     public TimeSpan ResponseTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// Stamp every call with the moment it was sent (<see cref="Contracts.Telemetry.CallStamp"/>), so silos measure
+    /// its transit and its wait for the grain's turn. The stamp is an entry of the call's request context, which Orleans
+    /// copies and serializes with every call: the largest part of what call telemetry costs (see the runbook).
+    /// </summary>
+    public bool StampCalls { get; set; } = true;
 }

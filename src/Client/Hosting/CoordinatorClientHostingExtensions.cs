@@ -11,7 +11,7 @@ public static class CoordinatorClientHostingExtensions
     /// <summary>
     /// Adds an Orleans client for the cluster described by <paramref name="cluster"/>: through Redis membership when
     /// <paramref name="persistence"/> is Redis, otherwise to the embedded silo's gateway on this machine. Trace context is
-    /// propagated and the moment of sending stamped (<see cref="CallStampFilter"/>) on every call, and <see cref="CoordinatorClient"/> is registered with <paramref name="client"/>'s
+    /// propagated and, unless <see cref="CoordinatorClientOptions.StampCalls"/> is off, the moment of sending stamped (<see cref="CallStampFilter"/>) on every call, and <see cref="CoordinatorClient"/> is registered with <paramref name="client"/>'s
     /// retry settings (its <see cref="CoordinatorClientOptions.ResponseTimeout"/> becomes the Orleans client's).
     /// </summary>
     public static IHostApplicationBuilder AddCoordinatorClusterClient(
@@ -40,7 +40,10 @@ public static class CoordinatorClientHostingExtensions
                 o.ServiceId = cluster.ServiceId;
             });
             client.AddActivityPropagation();
-            client.AddOutgoingGrainCallFilter<CallStampFilter>();
+            if (options.StampCalls)
+            {
+                client.AddOutgoingGrainCallFilter<CallStampFilter>();
+            }
         });
         builder.Services.AddCoordinatorClient(options);
         return builder;
