@@ -319,7 +319,16 @@ internal static class TelemetryBenchmark
 
         public void Dispose()
         {
-            _process.StandardInput.Close();
+            try
+            {
+                // The end of its input tells the process to stop.
+                _process.StandardInput.Close();
+            }
+            catch (IOException)
+            {
+                // It has exited already (the failure that ends a run early).
+            }
+
             if (!_process.WaitForExit(TimeSpan.FromSeconds(30)))
             {
                 _process.Kill();
