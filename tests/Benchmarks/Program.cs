@@ -18,7 +18,7 @@ using Coordinator.Hosting.Processes;
 // --telemetry-only measures what the call telemetry costs: bare Orleans vs telemetry off vs on, the canary, the file.
 // --telemetry-profile SETUP [WORKLOAD] calls the grains of one of those setups for 60 s (workload 1, 32 callers on one
 // echo grain, unless named by its number), for a profiler such as perf to attach.
-// --events-on-off measures only a training step with run events on vs off, in 30 pairs of blocks (the training part runs 10).
+// --events-on-off measures only a training step with run events on vs off, in 30 rounds of blocks beside a control cluster without events (the training part runs 10).
 var quick = args.Contains("--quick");
 var redis = args.Contains("--redis");
 
