@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using Coordinator.Contracts.Errors;
 using Coordinator.Contracts.Telemetry;
 using Coordinator.Contracts.Training;
+using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Diagnostics.Metrics;
 
 namespace Coordinator.Grains.Tests;
@@ -113,6 +114,23 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         var first = Assert.Single(Of(InstrumentNames.HandlerTimeToFirstResponse), m => m.Tags["operation"] == "forward");
         Assert.Equal(7, first.Value);
         Assert.Equal(("ModelGrain", "AwaitOperationsAsync"), (first.Tags["grain"], first.Tags["method"]));
+    }
+
+    [Fact]
+    public void A_call_its_sender_did_not_stamp_has_no_transit_and_no_queue_wait_measured()
+    {
+        _listener.Start();
+        var time = new HandlerTime(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+        var tags = new System.Diagnostics.TagList { { "grain", "UnitTestGrain" }, { "method", "Unstamped" } };
+        HandlerInstruments.Finished(new MethodCounts(), tags, time, transit: null, TimeSpan.Zero, error: null);
+        tags = new System.Diagnostics.TagList { { "grain", "UnitTestGrain" }, { "method", "Stamped" } };
+        HandlerInstruments.Finished(new MethodCounts(), tags, time, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(3), error: null);
+
+        static bool Unit((string Instrument, double Value, Dictionary<string, string?> Tags) m) => m.Tags["grain"] == "UnitTestGrain";
+        Assert.Equal(["Stamped", "Unstamped"], Of(InstrumentNames.HandlerRequestDuration).Where(Unit).Select(m => m.Tags["method"]).Order());
+        Assert.Equal("Stamped", Assert.Single(Of(InstrumentNames.HandlerNetworkTransit), Unit).Tags["method"]);
+        var queue = Assert.Single(Of(InstrumentNames.HandlerQueueWait), Unit);
+        Assert.Equal(("Stamped", 0.003), (queue.Tags["method"], queue.Value));
     }
 
     private List<(string Instrument, double Value, Dictionary<string, string?> Tags)> Of(string instrument) => [.. _measured.Where(m => m.Instrument == instrument)];

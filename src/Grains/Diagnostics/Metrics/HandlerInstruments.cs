@@ -41,7 +41,7 @@ internal static class HandlerInstruments
         new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
 
     private static readonly Histogram<double> QueueWait = Meter.CreateHistogram(
-        InstrumentNames.HandlerQueueWait, "s", "Time a call waited for its turn while other calls held its activation, by grain and method.", tags: null,
+        InstrumentNames.HandlerQueueWait, "s", "Time a call waited for its turn while other calls held its activation, by grain and method; calls whose sender did not stamp them are left out.", tags: null,
         new InstrumentAdvice<double> { HistogramBucketBoundaries = CoordinatorTelemetry.DurationBuckets });
 
     private static readonly Histogram<double> Phase = Meter.CreateHistogram(
@@ -97,9 +97,11 @@ internal static class HandlerInstruments
         if (transit is { } t)
         {
             Transit.Record(t.TotalSeconds, tags);
-        }
 
-        QueueWait.Record(queue.TotalSeconds, tags);
+            // Known only for a stamped call: the wait is counted back from the moment it was sent. Recorded as zero
+            // for the others, it would pull the method's quantiles down with waits nobody measured.
+            QueueWait.Record(queue.TotalSeconds, tags);
+        }
         RecordPhase(tags, "on_thread", time.OnThread);
         RecordPhase(tags, "unmarked", time.Unmarked);
         RecordPhase(tags, "grain_calls", time.GrainCalls);
