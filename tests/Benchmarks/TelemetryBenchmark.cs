@@ -258,7 +258,8 @@ internal static class TelemetryBenchmark
         Setup.OnStamped => "telemetry on, stamps, no thread CPU",
         Setup.On => "Coordinator filters, telemetry on",
         Setup.EveryCall => "telemetry on, every call to the slow-call file",
-        _ => "bare Orleans, calls stamped by the client",
+        Setup.BareStamped => "bare Orleans, calls stamped by the client",
+        _ => throw new ArgumentOutOfRangeException(nameof(setup), setup, null),
     };
 
     private static double Median(List<LatencyRecorder.Result> runs, Func<LatencyRecorder.Result, double> value) => Median(runs.Select(value).ToList());
