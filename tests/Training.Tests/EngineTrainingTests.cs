@@ -130,4 +130,19 @@ public sealed class EngineTrainingTests
         Assert.Equal(engine.BaseModelFingerprint, loaded.BaseModelFingerprint);
         Assert.Equal((await engine.ForwardAsync("a", probe)).Loss, (await loaded.ForwardAsync("a", probe)).Loss);
     }
+
+    [Fact]
+    public async Task Disposing_an_engine_twice_frees_it_once_and_does_not_throw()
+    {
+        // A host disposes a service once for each registration that resolved it (the trainer host's runtime is both a
+        // singleton and a hosted service): the second call must do nothing.
+        using var dir = new TempDirectory();
+        var engine = await TinyEngines.StartAsync(dir.Path);
+        await engine.CreateAdapterAsync("a", TinyEngines.Lora());
+
+        engine.Dispose();
+        engine.Dispose();
+
+        Assert.Empty(engine.Adapters);
+    }
 }

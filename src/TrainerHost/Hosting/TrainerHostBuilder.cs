@@ -41,6 +41,9 @@ internal static partial class TrainerHostBuilder
         builder.Services.AddHealthChecks().AddCheck<ReplicaHealthCheck>("replica", tags: [ServiceDefaultsExtensions.ReadyTag]);
         builder.Services.AddSingleton(settings);
         builder.Services.AddSingleton<TrainerRuntime>();
+
+        // Registered before the silo, so the engine (and the torch natives) is loaded before the silo joins the cluster.
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<TrainerRuntime>());
         builder.Services.AddSingleton<OperationSequencer>();
         builder.Services.AddSingleton<TrainerInstruments>();
         builder.Services.AddSingleton(TimeProvider.System);

@@ -7,8 +7,8 @@ using Microsoft.Extensions.Logging;
 namespace Coordinator.TrainerHost.Trainers;
 
 /// <summary>
-/// Starts the engine, registers the replica once this silo is in the cluster, heartbeats, and deregisters on a
-/// clean stop (so its adapters are released at once). If the coordinator declared the replica dead meanwhile (a
+/// Registers the replica once this silo is in the cluster (its engine started before the silo), heartbeats, and
+/// deregisters on a clean stop (so its adapters are released at once). If the coordinator declared the replica dead meanwhile (a
 /// long pause), its adapters were released there: it drops them here too and registers again.
 /// </summary>
 internal sealed partial class ReplicaRegistration(
@@ -32,7 +32,6 @@ internal sealed partial class ReplicaRegistration(
 
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
-        await runtime.StartAsync();
         await AwaitCoordinatorAsync(cancellationToken);
         await RegisterAsync();
         await base.StartAsync(cancellationToken);

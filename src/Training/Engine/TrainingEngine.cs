@@ -26,6 +26,7 @@ public sealed class TrainingEngine : IDisposable
     private readonly Dictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
     private readonly string _stateDirectory;
     private BaseTransformer? _base;
+    private int _disposed;
 
     private TrainingEngine(TrainingEngineOptions options, TimeProvider time)
     {
@@ -269,9 +270,14 @@ public sealed class TrainingEngine : IDisposable
         return new CheckpointResult(fullPath, includeOptimizerState, step, timing);
     }
 
-    /// <summary>Stops the device thread and frees every tensor.</summary>
+    /// <summary>Stops the device thread and frees every tensor; later calls do nothing.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _worker.RunAsync(() =>
         {
             lock (_adapters)

@@ -186,7 +186,8 @@ public sealed class SlowCallDiagnosis
                 + "Add replicas or spread adapters over more trainers."),
             Flag("transit_dominates", "warning", calls.Where(c => c.Transit is { } t && t > 1 && t > Dominant * c.Total), c => c.Transit ?? 0,
                 "The call spent most of its time between its sending and its turn, not behind other calls: the network, a late thread pool "
-                + "on either side (see scheduler_stall), or clocks of two machines that disagree."),
+                + "on either side (see scheduler_stall), the sender finding where the grain lives (a first call asks the grain directory), "
+                + "or clocks of two machines that disagree."),
         };
         return flags.OfType<RedFlag>().OrderBy(f => f.Severity == "critical" ? 0 : 1);
     }
