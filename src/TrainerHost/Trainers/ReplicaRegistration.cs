@@ -8,8 +8,8 @@ namespace Coordinator.TrainerHost.Trainers;
 
 /// <summary>
 /// Registers the replica once this silo is in the cluster (its engine started before the silo), heartbeats, and
-/// deregisters on a clean stop (so its adapters are released at once). If the coordinator declared the replica dead meanwhile (a
-/// long pause), its adapters were released there: it drops them here too and registers again.
+/// deregisters on a clean stop (so its adapters are released at once). If the coordinator declared the replica dead
+/// meanwhile (a long pause), its adapters were released there: it drops them here too and registers again.
 /// </summary>
 internal sealed partial class ReplicaRegistration(
     TrainerRuntime runtime,

@@ -6,10 +6,11 @@ using Microsoft.Extensions.Hosting;
 namespace Coordinator.TrainerHost.Trainers;
 
 /// <summary>
-/// The trainer host's one training engine and identity, shared by its trainer grain and its registration. Started as the
-/// host's first service, before its silo joins the cluster: loading the torch natives holds the process's dynamic loader
-/// lock for most of a second, and every thread that resolves a native call meanwhile waits on it. Loaded while the silo
-/// took over its share of the grain directory, that stalled the silo's thread pool and the calls of the whole cluster.
+/// The trainer host's one training engine and identity, shared by its trainer grain and its registration. Started
+/// before the silo joins the cluster: loading the torch natives holds the process's dynamic loader lock for most of a
+/// second, and every thread that loads a library or resolves a native function meanwhile waits on it (.NET resolves
+/// each P/Invoke on its first call). Loaded while the silo took over its share of the grain directory, that stalled the
+/// silo's thread pool for up to a second, and every call to it.
 /// </summary>
 internal sealed class TrainerRuntime(TrainerSettings settings) : IHostedService, IDisposable
 {
