@@ -11,6 +11,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Orleans.Dashboard;
 
 namespace Coordinator.Benchmarks;
 
@@ -57,7 +58,8 @@ public sealed class TallyGrain([PersistentState("tally")] IPersistentState<Tally
 /// OpenTelemetry as the service defaults set them up, the slow-call file, the canary, every call stamped, the thread CPU
 /// clock read where a method's slices are long, which an echo's are not), the same without stamps, or with stamps and
 /// without the CPU clock (what those two cost: the stamp is an entry of the calls' request context, the clock a system
-/// call), one writing every call to the slow-call file, and bare Orleans whose client stamps its calls (what a
+/// call), every signal on beside the Orleans dashboard (as the coordinator silo runs by default), one writing every call
+/// to the slow-call file, and bare Orleans whose client stamps its calls (what a
 /// request-context entry costs Orleans itself). Each setup runs in a process of its own, all side by side, measured in
 /// turn round after round; medians, and on/off ratios taken within each round. Also the canary's CPU per tick and the
 /// slow-call file's bytes per call.
@@ -71,6 +73,7 @@ internal static class TelemetryBenchmark
         OnLean,
         OnStamped,
         On,
+        OnDashboard,
         EveryCall,
         BareStamped,
     }
@@ -247,6 +250,7 @@ internal static class TelemetryBenchmark
             double Ratio(Setup setup) => Median(results[(setup, workload)].Zip(results[(Setup.Off, workload)], (a, b) => a.CallsPerSecond / b.CallsPerSecond).ToList());
             double OffCpu(Setup setup) => Median(results[(setup, workload)], r => r.CpuUsPerCall) - Median(results[(Setup.Off, workload)], r => r.CpuUsPerCall);
             Console.WriteLine($"  telemetry on vs off, {workload}: {Ratio(Setup.On):F3}x throughput, {Ratio(Setup.OnStamped):F3}x without the CPU clock, {Ratio(Setup.OnLean):F3}x without stamps either; CPU per call {OffCpu(Setup.On):+0.0;-0.0} us, {OffCpu(Setup.OnLean):+0.0;-0.0} us without them (goal >= 0.98)");
+            Console.WriteLine($"  the Orleans dashboard, {workload}: {Ratio(Setup.OnDashboard):F3}x of telemetry off with the dashboard beside telemetry on, CPU per call {OffCpu(Setup.OnDashboard) - OffCpu(Setup.On):+0.0;-0.0} us more than telemetry on");
         }
     }
 
@@ -257,6 +261,7 @@ internal static class TelemetryBenchmark
         Setup.OnLean => "telemetry on, no stamps, no thread CPU",
         Setup.OnStamped => "telemetry on, stamps, no thread CPU",
         Setup.On => "Coordinator filters, telemetry on",
+        Setup.OnDashboard => "telemetry on and the Orleans dashboard",
         Setup.EveryCall => "telemetry on, every call to the slow-call file",
         Setup.BareStamped => "bare Orleans, calls stamped by the client",
         _ => throw new ArgumentOutOfRangeException(nameof(setup), setup, null),
@@ -366,9 +371,9 @@ internal static class TelemetryBenchmark
         public static async Task<SetupSilo> StartAsync(Setup setup, string slowCalls)
         {
             var (siloPort, gatewayPort) = (FreePorts.Next(), FreePorts.Next());
-            var on = setup is Setup.On or Setup.OnLean or Setup.OnStamped or Setup.EveryCall;
-            var stamped = setup is Setup.BareStamped or Setup.On or Setup.OnStamped or Setup.EveryCall;
-            var cpuClock = setup is Setup.On or Setup.EveryCall;
+            var on = setup is Setup.On or Setup.OnDashboard or Setup.OnLean or Setup.OnStamped or Setup.EveryCall;
+            var stamped = setup is Setup.BareStamped or Setup.On or Setup.OnDashboard or Setup.OnStamped or Setup.EveryCall;
+            var cpuClock = setup is Setup.On or Setup.OnDashboard or Setup.EveryCall;
             var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["Diagnostics:SlowCallDirectory"] = on ? slowCalls : "",
@@ -395,6 +400,13 @@ internal static class TelemetryBenchmark
                     silo.AddCoordinatorErrors();
                     silo.AddCoordinatorTracing();
                     silo.AddCoordinatorDiagnostics(configuration);
+                }
+
+                if (setup == Setup.OnDashboard)
+                {
+                    // As the coordinator silo runs by default: the dashboard profiles every grain call and reads the
+                    // Orleans meter with a provider of its own.
+                    silo.AddDashboard();
                 }
             });
             var silo = builder.Build();
