@@ -574,6 +574,24 @@ public sealed class EngineBadInputTests
         await f.AssertSameAsTwinAfterAStepAsync();
     }
 
+    // ---- base model file ------------------------------------------------------------------------------------------
+
+    [Fact]
+    public async Task A_base_model_path_that_is_missing_or_holds_an_adapter_is_refused_naming_the_base_model_file()
+    {
+        using var f = await Fixture.StartAsync();
+        await f.Engine.SaveStateAsync(Key, "adapter.state", includeOptimizerState: true);
+        Task<TrainingEngine> Start(string path) =>
+            TrainingEngine.StartAsync(new TrainingEngineOptions { Spec = TinyEngines.Spec, BaseModelPath = path, Device = "cpu", CpuThreads = 1, StateDirectory = f.Dir.Path });
+
+        var missing = await Assert.ThrowsAsync<CoordinatorException>(() => Start(f.Dir.File("no.model")));
+        var adapter = await Assert.ThrowsAsync<CoordinatorException>(() => Start(f.Dir.File("adapter.state")));
+
+        Assert.Equal((CoordinatorErrorCode.InvalidArgument, $"Base-model file '{f.Dir.File("no.model")}' does not exist."), (missing.Code, missing.Message));
+        Assert.Equal(CoordinatorErrorCode.InvalidArgument, adapter.Code);
+        Assert.StartsWith($"Base-model file '{f.Dir.File("adapter.state")}' is not a valid base-model file:", adapter.Message, StringComparison.Ordinal);
+    }
+
     // ---- helpers ------------------------------------------------------------------------------------------------
 
     /// <summary>A datum of <paramref name="length"/> valid tokens, every position weighted.</summary>

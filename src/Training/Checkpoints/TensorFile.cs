@@ -37,6 +37,12 @@ internal sealed class TensorEntry
 internal static class TensorFile
 {
     public const int FormatVersion = 1;
+
+    /// <summary>The kind of file a LoRA adapter's state (save_state, load_state) is written to.</summary>
+    public const string AdapterKind = "lora-adapter";
+
+    /// <summary>The kind of file a base model is written to (<c>save-base-model</c>, <c>Trainer:BaseModelPath</c>).</summary>
+    public const string BaseModelKind = "base-model";
     private const int MaxHeaderBytes = 16 << 20;
     private const int MinFileBytes = 8 + 4 + 8;
     private static readonly byte[] Magic = "CRDTNSR1"u8.ToArray();
@@ -106,14 +112,14 @@ internal static class TensorFile
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
         {
-            throw CoordinatorException.InvalidArgument($"State file '{path}' does not exist.");
+            throw CoordinatorException.InvalidArgument($"{Name(expectedKind)} '{path}' does not exist.");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw CoordinatorException.InvalidArgument($"State file '{path}' cannot be read: {ex.Message}");
+            throw CoordinatorException.InvalidArgument($"{Name(expectedKind)} '{path}' cannot be read: {ex.Message}");
         }
 
-        CoordinatorException Corrupt(string what) => CoordinatorException.InvalidArgument($"State file '{path}' is not a valid {expectedKind} file: {what}.");
+        CoordinatorException Corrupt(string what) => CoordinatorException.InvalidArgument($"{Name(expectedKind)} '{path}' is not a valid {expectedKind} file: {what}.");
 
         if (bytes.Length == 0)
         {
@@ -222,7 +228,13 @@ internal static class TensorFile
     public static string Required(this TensorFileHeader header, string key, string path) =>
         header.Metadata.TryGetValue(key, out var value)
             ? value
-            : throw CoordinatorException.InvalidArgument($"State file '{path}' lacks the '{key}' entry in its header.");
+            : throw CoordinatorException.InvalidArgument($"{Name(header.Kind)} '{path}' lacks the '{key}' entry in its header.");
+
+    /// <summary>
+    /// What an error calls a file of <paramref name="kind"/>: users meet adapter files as the state files of
+    /// save_state and load_state, and base-model files through <c>Trainer:BaseModelPath</c>.
+    /// </summary>
+    private static string Name(string kind) => kind == BaseModelKind ? "Base-model file" : "State file";
 
     /// <summary>A short hex fingerprint of some text.</summary>
     public static string Fingerprint(string text) => Convert.ToHexStringLower(XxHash64.Hash(Encoding.UTF8.GetBytes(text)));

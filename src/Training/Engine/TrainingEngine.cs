@@ -21,7 +21,6 @@ public sealed class TrainingEngine : IDisposable
     /// <summary>The name of the engine's device thread, as it shows in debuggers and thread dumps.</summary>
     internal const string DeviceThreadName = "coordinator-device";
 
-    private const string AdapterFileKind = "lora-adapter";
     private readonly DeviceWorker _worker;
     private readonly Dictionary<string, LoraAdapter> _adapters = new(StringComparer.Ordinal);
     private readonly string _stateDirectory;
@@ -216,7 +215,7 @@ public sealed class TrainingEngine : IDisposable
             };
             try
             {
-                TensorFile.Write(fullPath, AdapterFileKind, metadata, tensors);
+                TensorFile.Write(fullPath, TensorFile.AdapterKind, metadata, tensors);
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
@@ -239,7 +238,7 @@ public sealed class TrainingEngine : IDisposable
         var (step, timing) = await _worker.RunAsync(() =>
         {
             var adapter = Adapter(key);
-            var (header, tensors) = TensorFile.Read(fullPath, AdapterFileKind);
+            var (header, tensors) = TensorFile.Read(fullPath, TensorFile.AdapterKind);
             var fingerprint = header.Required("baseModelFingerprint", fullPath);
             if (fingerprint != Base.Fingerprint)
             {

@@ -13,7 +13,6 @@ namespace Coordinator.Training.Model;
 /// </summary>
 internal sealed class BaseTransformer : IDisposable
 {
-    private const string FileKind = "base-model";
     private readonly Dictionary<string, Tensor> _weights;
 
     private BaseTransformer(BaseModelSpec spec, Dictionary<string, Tensor> weights, string fingerprint)
@@ -85,7 +84,7 @@ internal sealed class BaseTransformer : IDisposable
     /// <summary>Loads base weights written by <see cref="Save"/>.</summary>
     public static BaseTransformer Load(string path, Device device)
     {
-        var (header, tensors) = TensorFile.Read(path, FileKind);
+        var (header, tensors) = TensorFile.Read(path, TensorFile.BaseModelKind);
         BaseModelSpec? spec;
         try
         {
@@ -124,7 +123,7 @@ internal sealed class BaseTransformer : IDisposable
             ["spec"] = JsonSerializer.Serialize(Spec),
             ["fingerprint"] = Fingerprint,
         };
-        return TensorFile.Write(path, FileKind, metadata, tensors);
+        return TensorFile.Write(path, TensorFile.BaseModelKind, metadata, tensors);
     }
 
     /// <summary>Logits [batch, time, vocabulary] for token ids [batch, time], with the adapter's deltas added.</summary>
