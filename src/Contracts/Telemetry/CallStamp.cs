@@ -3,8 +3,9 @@ namespace Coordinator.Contracts.Telemetry;
 /// <summary>
 /// The moment a grain call left its sender (UTC), carried in the call's request context so the receiving silo can tell
 /// the time the call spent on the network and waiting for its turn from the time its handler took. Clients and silos
-/// stamp every call unless told not to (their <c>StampCalls</c> options); a call without a stamp is measured from the start of its turn only. The receiving silo's filter
-/// <see cref="Take">takes</see> the stamp out of the call's context, so it is not sent back with the answer.
+/// stamp every call unless told not to (their <c>StampCalls</c> options); a call without a stamp is measured from the
+/// start of its turn only. The receiving silo's filter <see cref="Take">takes</see> the stamp out of the call's context,
+/// so it is not sent back with the answer.
 /// </summary>
 public static class CallStamp
 {

@@ -102,6 +102,7 @@ internal static class HandlerInstruments
             // for the others, it would pull the method's quantiles down with waits nobody measured.
             QueueWait.Record(queue.TotalSeconds, tags);
         }
+
         RecordPhase(tags, "on_thread", time.OnThread);
         RecordPhase(tags, "unmarked", time.Unmarked);
         RecordPhase(tags, "grain_calls", time.GrainCalls);
