@@ -122,7 +122,7 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
         _listener.Start();
         var time = new HandlerTime(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
         var tags = new System.Diagnostics.TagList { { "grain", "UnitTestGrain" }, { "method", "Unstamped" } };
-        HandlerInstruments.Finished(new MethodCounts(), tags, time, transit: null, TimeSpan.Zero, error: null);
+        HandlerInstruments.Finished(new MethodCounts(), tags, time, transit: null, queue: null, error: null);
         tags = new System.Diagnostics.TagList { { "grain", "UnitTestGrain" }, { "method", "Stamped" } };
         HandlerInstruments.Finished(new MethodCounts(), tags, time, TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(3), error: null);
 

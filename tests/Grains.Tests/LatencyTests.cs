@@ -101,7 +101,8 @@ public sealed class LatencyTests : IAsyncLifetime
         var total = Stopwatch.GetElapsedTime(sent);
 
         var call = await RecordedAsync("PingAsync");
-        Assert.InRange(call.Queue, heldAfterSending.TotalMilliseconds - 2, total.TotalMilliseconds);
+        Assert.NotNull(call.Queue);
+        Assert.InRange(call.Queue.Value, heldAfterSending.TotalMilliseconds - 2, total.TotalMilliseconds);
         Assert.NotNull(call.Transit);
         Assert.True(call.Transit < call.Queue, $"transit {call.Transit} ms, queue {call.Queue} ms");
         Assert.Equal("threshold", call.Reason);
@@ -133,7 +134,7 @@ public sealed class LatencyTests : IAsyncLifetime
         var seen = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
 
         var line = await RecordedAsync("CallThroughAsync");
-        var parts = (line.Transit ?? double.NaN) + line.Queue + line.OnThread + line.Unmarked + line.GrainCalls + line.Storage + line.Trainer;
+        var parts = (line.Transit ?? double.NaN) + (line.Queue ?? double.NaN) + line.OnThread + line.Unmarked + line.GrainCalls + line.Storage + line.Trainer;
 
         // Stated tolerance: the caller also saw the answer's trip back and its own scheduling, which the silo cannot; 50 ms
         // covers them on a loaded CI machine. The other way, 1 ms: transit compares two readings of the wall clock, which
@@ -145,7 +146,7 @@ public sealed class LatencyTests : IAsyncLifetime
         Assert.True(line.Trainer >= trainerHold.TotalMilliseconds - 2, $"trainer {line.Trainer} ms, held {trainerHold.TotalMilliseconds} ms");
         Assert.True(line.OnThread >= spin.TotalMilliseconds, $"on thread {line.OnThread} ms, spun {spin.TotalMilliseconds} ms");
         Assert.True(line.LongestSlice >= spin.TotalMilliseconds);
-        Assert.Equal(0, line.Queue);
+        Assert.Equal(0.0, line.Queue);
         if (ThreadCpu.Supported)
         {
             Assert.NotNull(line.Cpu);
@@ -272,6 +273,39 @@ public sealed class LatencyTests : IAsyncLifetime
         Assert.Equal(2, read.Lines.Count);
         Assert.StartsWith($"{file}:2: not a JSON object", Assert.Single(read.Skipped), StringComparison.Ordinal);
         Assert.Equal(["scheduler_stall", "thread_held", "queue_dominates"], read.Flags.Select(f => f.Rule));
+    }
+
+    [Fact]
+    public void A_call_its_sender_did_not_stamp_has_an_unknown_transit_and_queue_wait_not_a_zero_one()
+    {
+        var start = Stopwatch.GetTimestamp();
+        var now = new DateTimeOffset(2026, 1, 1, 0, 0, 1, TimeSpan.Zero);
+        Assert.Equal((null, null), HandlerMetricsFilter.Arrival(null, start, now, turns: null));
+        Assert.Equal((TimeSpan.FromMilliseconds(4), TimeSpan.Zero), HandlerMetricsFilter.Arrival(now.AddMilliseconds(-4), start, now, turns: null));
+        Assert.Equal((TimeSpan.Zero, TimeSpan.Zero), HandlerMetricsFilter.Arrival(now.AddMilliseconds(4), start, now, turns: null));
+
+        // Its line says neither, reads back as neither, and the call counts as its handler's time alone.
+        var line = SlowCall.Of("n", now, "G", "M", null, null, "threshold", null, null, Time(TimeSpan.FromMilliseconds(80)));
+        using var buffer = new MemoryStream();
+        using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
+        {
+            line.Write(json);
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(buffer.ToArray());
+        Assert.DoesNotContain("queue_ms", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("transit_ms", text, StringComparison.Ordinal);
+        var read = SlowCall.Parse(text);
+        Assert.Equal((null, null, 80.0), (read.Transit, read.Queue, read.Total));
+
+        Directory.CreateDirectory(_directory);
+        var file = Path.Combine(_directory, "slow-calls.jsonl");
+        File.WriteAllLines(file, [text]);
+        var diagnosis = SlowCallDiagnosis.Read(file);
+        Assert.Equal(["thread_held"], diagnosis.Flags.Select(f => f.Rule));
+        var output = new StringWriter();
+        diagnosis.WriteText(output);
+        Assert.Contains("transit unknown, queue unknown, on thread 80 ms", output.ToString(), StringComparison.Ordinal);
     }
 
     private static HandlerTime Time(TimeSpan duration) =>

@@ -34,7 +34,8 @@ public sealed record SlowCall
     /// <summary>Null when the sender did not stamp the call.</summary>
     public double? Transit { get; init; }
 
-    public double Queue { get; init; }
+    /// <summary>Null when the sender did not stamp the call: the wait is counted back from the sending.</summary>
+    public double? Queue { get; init; }
     public double Duration { get; init; }
     public double OnThread { get; init; }
     public double LongestSlice { get; init; }
@@ -52,7 +53,7 @@ public sealed record SlowCall
     public double Delay { get; init; }
 
     /// <summary>A call's line.</summary>
-    internal static SlowCall Of(string node, DateTimeOffset at, string grain, string method, string? traceId, string? error, string reason, TimeSpan? transit, TimeSpan queue, HandlerTime time) => new()
+    internal static SlowCall Of(string node, DateTimeOffset at, string grain, string method, string? traceId, string? error, string reason, TimeSpan? transit, TimeSpan? queue, HandlerTime time) => new()
     {
         Kind = "call",
         At = at,
@@ -62,9 +63,9 @@ public sealed record SlowCall
         TraceId = traceId,
         Error = error,
         Reason = reason,
-        Total = Ms((transit ?? TimeSpan.Zero) + queue + time.Duration),
+        Total = Ms((transit ?? TimeSpan.Zero) + (queue ?? TimeSpan.Zero) + time.Duration),
         Transit = transit is { } t ? Ms(t) : null,
-        Queue = Ms(queue),
+        Queue = queue is { } q ? Ms(q) : null,
         Duration = Ms(time.Duration),
         OnThread = Ms(time.OnThread),
         LongestSlice = Ms(time.LongestSlice),
@@ -102,7 +103,7 @@ public sealed record SlowCall
         json.WriteString("reason", Reason);
         json.WriteNumber("total_ms", Total);
         Optional(json, "transit_ms", Transit);
-        json.WriteNumber("queue_ms", Queue);
+        Optional(json, "queue_ms", Queue);
         json.WriteNumber("duration_ms", Duration);
         json.WriteNumber("on_thread_ms", OnThread);
         json.WriteNumber("longest_slice_ms", LongestSlice);
@@ -145,7 +146,7 @@ public sealed record SlowCall
                     Reason = Text(root, "reason"),
                     Total = Number(root, "total_ms") ?? throw new FormatException("no \"total_ms\""),
                     Transit = Number(root, "transit_ms"),
-                    Queue = Number(root, "queue_ms") ?? 0,
+                    Queue = Number(root, "queue_ms"),
                     Duration = Number(root, "duration_ms") ?? 0,
                     OnThread = Number(root, "on_thread_ms") ?? 0,
                     LongestSlice = Number(root, "longest_slice_ms") ?? 0,

@@ -177,7 +177,7 @@ public sealed class SlowCallDiagnosis
             Flag("blocked_on_thread", "warning", calls.Where(c => c.Cpu is { } cpu && c.OnThread >= 1 && cpu < CpuRatio * c.OnThread), c => c.OnThread,
                 $"The handler was on a thread but used the CPU less than {CpuRatio:0.#} of that time: it was blocked (a lock, synchronous I/O, "
                 + ".Result) or descheduled (more runnable threads than cores)."),
-            Flag("queue_dominates", "warning", calls.Where(c => c.Queue > Dominant * c.Total), c => c.Queue,
+            Flag("queue_dominates", "warning", calls.Where(c => c.Queue is { } q && q > Dominant * c.Total), c => c.Queue ?? 0,
                 "The call waited for its turn longer than everything else: other calls held its activation. The grain is a hot spot; "
                 + "spread the work over more grains, shorten the calls that hold it, or let the method interleave if it is safe."),
             Flag("trainer_queue_dominates", "warning",
@@ -213,7 +213,7 @@ public sealed class SlowCallDiagnosis
         var parts = new List<string>
         {
             $"transit {(call.Transit is { } t ? Ms(t) : "unknown")}",
-            $"queue {Ms(call.Queue)}",
+            $"queue {(call.Queue is { } q ? Ms(q) : "unknown")}",
             $"on thread {Ms(call.OnThread)}{(call.Cpu is { } cpu ? $" (cpu {Ms(cpu)})" : "")}",
             $"unmarked awaits {Ms(call.Unmarked)}",
             $"grain calls {Ms(call.GrainCalls)}",

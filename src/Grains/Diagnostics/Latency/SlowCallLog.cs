@@ -67,9 +67,9 @@ internal sealed partial class SlowCallLog : IHostedService
     public TimeSpan Threshold { get; }
 
     /// <summary>Writes a call over the threshold; keeps it among the minute's slowest otherwise.</summary>
-    public void Call(string grain, string method, string? traceId, string? error, TimeSpan? transit, TimeSpan queue, HandlerTime time)
+    public void Call(string grain, string method, string? traceId, string? error, TimeSpan? transit, TimeSpan? queue, HandlerTime time)
     {
-        var total = (transit ?? TimeSpan.Zero) + queue + time.Duration;
+        var total = (transit ?? TimeSpan.Zero) + (queue ?? TimeSpan.Zero) + time.Duration;
         var now = _time.GetUtcNow();
         if (total >= Threshold)
         {

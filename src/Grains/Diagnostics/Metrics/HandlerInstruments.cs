@@ -86,10 +86,10 @@ internal static class HandlerInstruments
     public static void Started(MethodCounts counts) => Interlocked.Increment(ref counts.Inflight);
 
     /// <summary>
-    /// A call answered, or failed with <paramref name="error"/>; it spent <paramref name="transit"/> (null: not stamped)
-    /// reaching this silo, <paramref name="queue"/> waiting for its turn, and <paramref name="time"/> in its handler.
+    /// A call answered, or failed with <paramref name="error"/>; it spent <paramref name="transit"/> reaching this silo,
+    /// <paramref name="queue"/> waiting for its turn (both null: not stamped), and <paramref name="time"/> in its handler.
     /// </summary>
-    public static void Finished(MethodCounts counts, in TagList tags, in HandlerTime time, TimeSpan? transit, TimeSpan queue, Exception? error)
+    public static void Finished(MethodCounts counts, in TagList tags, in HandlerTime time, TimeSpan? transit, TimeSpan? queue, Exception? error)
     {
         Interlocked.Decrement(ref counts.Inflight);
         Interlocked.Increment(ref counts.Requests);
@@ -97,10 +97,11 @@ internal static class HandlerInstruments
         if (transit is { } t)
         {
             Transit.Record(t.TotalSeconds, tags);
+        }
 
-            // Known only for a stamped call: the wait is counted back from the moment it was sent. Recorded as zero
-            // for the others, it would pull the method's quantiles down with waits nobody measured.
-            QueueWait.Record(queue.TotalSeconds, tags);
+        if (queue is { } q)
+        {
+            QueueWait.Record(q.TotalSeconds, tags);
         }
 
         RecordPhase(tags, "on_thread", time.OnThread);

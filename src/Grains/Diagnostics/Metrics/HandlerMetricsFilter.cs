@@ -83,7 +83,7 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             }
 
             span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : (double?)null)
-                .SetTag("coordinator.queue_ms", Ms(queue))
+                .SetTag("coordinator.queue_ms", queue is { } q ? Ms(q) : (double?)null)
                 .SetTag("coordinator.on_thread_ms", Ms(time.OnThread))
                 .SetTag("coordinator.unmarked_ms", Ms(time.Unmarked))
                 .SetTag("coordinator.grain_calls_ms", Ms(time.GrainCalls))
@@ -96,13 +96,14 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
     /// <summary>
     /// Splits the time from the call's sending to now (the start of its turn): the part while other calls held the
     /// activation is its queue wait, the rest transit (on the wire, and waiting for a thread here). Clocks of two
-    /// machines may disagree: a stamp from the future counts as no time.
+    /// machines may disagree: a stamp from the future counts as no time. With no stamp both are unknown: the queue wait
+    /// is counted back from the sending, and when the call arrived is not known either.
     /// </summary>
-    private static (TimeSpan? Transit, TimeSpan Queue) Arrival(DateTimeOffset? sent, long start, DateTimeOffset now, ActivationTurns? turns)
+    internal static (TimeSpan? Transit, TimeSpan? Queue) Arrival(DateTimeOffset? sent, long start, DateTimeOffset now, ActivationTurns? turns)
     {
         if (sent is null)
         {
-            return (null, TimeSpan.Zero);
+            return (null, null);
         }
 
         var since = now - sent.Value;
