@@ -172,6 +172,17 @@ internal static class TelemetryBenchmark
         }
 
         Console.WriteLine($"  thread CPU clock: {clock.Elapsed.TotalNanoseconds / reads:F0} ns per read (two or more per call)");
+        if (ThreadCpu.RunQueueSupported)
+        {
+            clock.Restart();
+            for (var i = 0; i < reads; i++)
+            {
+                ThreadCpu.RunQueueNow();
+            }
+
+            Console.WriteLine($"  thread's wait for a core: {clock.Elapsed.TotalNanoseconds / reads:F0} ns per read (as many as the CPU clock's)");
+        }
+
         var tick = CanaryCpuPerTick();
         Console.WriteLine($"  scheduler canary: {tick:F1} us of CPU per tick, {tick * 10 / 10_000:F4}% of one core at the default 100 ms");
         Directory.Delete(directory, recursive: true);

@@ -120,7 +120,7 @@ public sealed class HandlerMetricsTests : IClassFixture<TwoSiloClusterFixture>, 
     public void A_call_its_sender_did_not_stamp_has_no_transit_and_no_queue_wait_measured()
     {
         _listener.Start();
-        var time = new HandlerTime(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+        var time = new HandlerTime(TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), TimeSpan.FromMilliseconds(2), null, null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
         var tags = new System.Diagnostics.TagList { { "grain", "UnitTestGrain" }, { "method", "Unstamped" } };
         HandlerInstruments.Finished(new MethodCounts(), tags, time, transit: null, queue: null, error: null);
         tags = new System.Diagnostics.TagList { { "grain", "UnitTestGrain" }, { "method", "Stamped" } };

@@ -48,13 +48,18 @@ public sealed class ProbeGrain : Grain, IProbeGrain
 
     public Task SpinAsync(TimeSpan spin)
     {
+        Spin(spin);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Works on the calling thread for <paramref name="spin"/> of wall time: a handler's own time, with CPU.</summary>
+    public static void Spin(TimeSpan spin)
+    {
         var until = Stopwatch.GetTimestamp() + (long)(spin.TotalSeconds * Stopwatch.Frequency);
         while (Stopwatch.GetTimestamp() < until)
         {
-            // Work on the grain's thread: the handler's own time, with CPU.
+            // Work on the thread.
         }
-
-        return Task.CompletedTask;
     }
 }
 
@@ -152,6 +157,12 @@ public sealed class LatencyTests : IAsyncLifetime
             Assert.NotNull(line.Cpu);
             Assert.True(line.Cpu > 0 && line.Cpu <= line.OnThread + 1, $"cpu {line.Cpu} ms, on thread {line.OnThread} ms");
         }
+
+        if (ThreadCpu.RunQueueSupported)
+        {
+            Assert.NotNull(line.RunQueue);
+            Assert.True(line.RunQueue >= 0 && line.Cpu + line.RunQueue <= line.OnThread + 1, $"cpu {line.Cpu} ms, waiting for a core {line.RunQueue} ms, on thread {line.OnThread} ms");
+        }
     }
 
     [Fact]
@@ -191,6 +202,75 @@ public sealed class LatencyTests : IAsyncLifetime
         }
 
         Assert.True(lines[3].LongestSlice >= 40, $"the 40 ms spin held its thread {lines[3].LongestSlice} ms");
+    }
+
+    [Fact]
+    public void A_handler_whose_thread_waited_for_a_core_is_told_from_one_that_blocked()
+    {
+        if (!ThreadCpu.Supported || !ThreadCpu.RunQueueSupported)
+        {
+            // Not Linux: no line says how long a thread waited for a core, and diagnose says blocked or descheduled.
+            return;
+        }
+
+        // Blocked: the thread sleeps, off every run queue.
+        var timer = CallTimer.Start(Stopwatch.GetTimestamp(), null, cpuClock: true);
+        Thread.Sleep(Hold);
+        var blocked = timer.Stop();
+
+        // Descheduled: twice as many threads as cores spin beside the handler, which spins too, so it is ready to run
+        // throughout and gets a core about a third of the time.
+        using var stop = new CancellationTokenSource();
+        var started = new CountdownEvent(2 * Environment.ProcessorCount);
+        var hogs = Enumerable.Range(0, started.InitialCount).Select(_ => new Thread(() =>
+        {
+            started.Signal();
+            while (!stop.IsCancellationRequested)
+            {
+                // Competing for the cores.
+            }
+        })).ToList();
+        hogs.ForEach(h => h.Start());
+        started.Wait();
+        try
+        {
+            timer = CallTimer.Start(Stopwatch.GetTimestamp(), null, cpuClock: true);
+            ProbeGrain.Spin(Hold);
+        }
+        finally
+        {
+            stop.Cancel();
+        }
+
+        var descheduled = timer.Stop();
+        hogs.ForEach(h => h.Join());
+
+        foreach (var time in new[] { blocked, descheduled })
+        {
+            Assert.True(time.Cpu + time.RunQueue <= time.OnThread + TimeSpan.FromMilliseconds(1), $"{time}");
+        }
+
+        Assert.True(blocked.RunQueue < 0.2 * blocked.OnThread, $"{blocked}");
+        Assert.True(descheduled.RunQueue > 0.2 * descheduled.OnThread, $"{descheduled}");
+
+        // diagnose names each for what it was.
+        Directory.CreateDirectory(_directory);
+        var file = Path.Combine(_directory, "slow-calls.jsonl");
+        var at = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        using (var stream = File.Create(file))
+        {
+            foreach (var (method, time) in new[] { ("Sleeps", blocked), ("Crowded", descheduled) })
+            {
+                using var json = new System.Text.Json.Utf8JsonWriter(stream);
+                SlowCall.Of("n", at, "G", method, null, null, "threshold", null, null, time).Write(json);
+                json.Flush();
+                stream.WriteByte((byte)'\n');
+            }
+        }
+
+        var flags = SlowCallDiagnosis.Read(file).Flags;
+        Assert.Equal("Sleeps", Assert.Single(flags, f => f.Rule == "blocked_on_thread").Worst.Method);
+        Assert.Equal("Crowded", Assert.Single(flags, f => f.Rule == "descheduled").Worst.Method);
     }
 
     [Fact]
@@ -309,7 +389,7 @@ public sealed class LatencyTests : IAsyncLifetime
     }
 
     private static HandlerTime Time(TimeSpan duration) =>
-        new(duration, duration, duration, null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
+        new(duration, duration, duration, null, null, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero);
 
     /// <summary>The line of the one call of <paramref name="method"/>, once the file's writer has written it.</summary>
     private async Task<SlowCall> RecordedAsync(string method) => Assert.Single(await RecordedAsync(method, 1));

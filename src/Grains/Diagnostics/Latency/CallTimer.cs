@@ -35,11 +35,13 @@ public sealed class CallTimer
     private readonly int[] _outstanding = new int[3];
     private long _mark;
     private long _markCpu;
+    private long _markRunQueue;
     private int _markThread;
     private long _onThread;
     private long _longestSlice;
     private long _unmarked;
     private long _cpu;
+    private long _runQueue;
     private bool _ended;
     private TimeSpan _trainerQueue;
     private TimeSpan _trainerCompute;
@@ -53,7 +55,7 @@ public sealed class CallTimer
         _mark = start;
         _cpuClock = cpuClock;
         _markThread = Environment.CurrentManagedThreadId;
-        _markCpu = CpuNow();
+        (_markCpu, _markRunQueue) = ClocksNow();
     }
 
     /// <summary>The timer of the call whose handler runs in this execution context; null outside one.</summary>
@@ -65,7 +67,7 @@ public sealed class CallTimer
     /// <summary>
     /// Starts timing the handler about to run in this execution context; <paramref name="start"/> is a Stopwatch
     /// timestamp, <paramref name="sent"/> the call's stamp. <paramref name="cpuClock"/>: read the thread's CPU clock
-    /// (see <see cref="ThreadCpu"/>).
+    /// and its time waiting for a core (see <see cref="ThreadCpu"/>).
     /// </summary>
     internal static CallTimer Start(long start, DateTimeOffset? sent, bool cpuClock)
     {
@@ -158,6 +160,7 @@ public sealed class CallTimer
                 Ticks(_onThread),
                 Ticks(_longestSlice),
                 _cpuClock && ThreadCpu.Supported ? TimeSpan.FromTicks(_cpu / 100) : null,
+                _cpuClock && ThreadCpu.RunQueueSupported ? TimeSpan.FromTicks(_runQueue / 100) : null,
                 Ticks(_unmarked),
                 Ticks(_waited[(int)Awaited.GrainCalls]),
                 Ticks(_waited[(int)Awaited.Storage]),
@@ -171,18 +174,18 @@ public sealed class CallTimer
 
     private bool Waiting => _outstanding[0] + _outstanding[1] + _outstanding[2] > 0;
 
-    // A slice of the handler's own starts here when nothing is awaited: note the thread and its CPU clock.
+    // A slice of the handler's own starts here when nothing is awaited: note the thread and its clocks.
     private void Mark(long now)
     {
         _mark = now;
         if (!Waiting)
         {
             _markThread = Environment.CurrentManagedThreadId;
-            _markCpu = CpuNow();
+            (_markCpu, _markRunQueue) = ClocksNow();
         }
     }
 
-    private long CpuNow() => _cpuClock ? ThreadCpu.Now() : 0;
+    private (long Cpu, long RunQueue) ClocksNow() => _cpuClock ? (ThreadCpu.Now(), ThreadCpu.RunQueueNow()) : (0, 0);
 
     private void CloseSlice(long now)
     {
@@ -203,7 +206,9 @@ public sealed class CallTimer
         {
             _onThread += length;
             _longestSlice = Math.Max(_longestSlice, length);
-            _cpu += CpuNow() - _markCpu;
+            var (cpu, runQueue) = ClocksNow();
+            _cpu += cpu - _markCpu;
+            _runQueue += runQueue - _markRunQueue;
         }
         else
         {

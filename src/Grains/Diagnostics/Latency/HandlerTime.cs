@@ -8,6 +8,10 @@ namespace Coordinator.Grains.Diagnostics.Latency;
 /// <param name="OnThread">The handler's own slices that began and ended on one thread: running, blocked, or descheduled.</param>
 /// <param name="LongestSlice">The longest of those slices: how long the handler held a thread at most.</param>
 /// <param name="Cpu">CPU used in those slices; null where the platform cannot tell.</param>
+/// <param name="RunQueue">
+/// Of those slices, time the thread was ready to run but waited for a core; null where the platform cannot tell. What
+/// is left of them after CPU and this, the thread was blocked.
+/// </param>
 /// <param name="Unmarked">Slices that ended on another thread: the handler awaited something not marked.</param>
 /// <param name="GrainCalls">Waiting on calls to other grains.</param>
 /// <param name="Storage">Waiting on grain state writes.</param>
@@ -19,6 +23,7 @@ internal readonly record struct HandlerTime(
     TimeSpan OnThread,
     TimeSpan LongestSlice,
     TimeSpan? Cpu,
+    TimeSpan? RunQueue,
     TimeSpan Unmarked,
     TimeSpan GrainCalls,
     TimeSpan Storage,

@@ -41,6 +41,9 @@ public sealed record SlowCall
     public double LongestSlice { get; init; }
     public double? Cpu { get; init; }
 
+    /// <summary>Of <see cref="OnThread"/>: ready to run but waiting for a core (see <see cref="HandlerTime.RunQueue"/>).</summary>
+    public double? RunQueue { get; init; }
+
     /// <summary>Time the handler awaited something the Coordinator does not mark (see <see cref="HandlerTime.Unmarked"/>).</summary>
     public double Unmarked { get; init; }
     public double GrainCalls { get; init; }
@@ -70,6 +73,7 @@ public sealed record SlowCall
         OnThread = Ms(time.OnThread),
         LongestSlice = Ms(time.LongestSlice),
         Cpu = time.Cpu is { } cpu ? Ms(cpu) : null,
+        RunQueue = time.RunQueue is { } runQueue ? Ms(runQueue) : null,
         Unmarked = Ms(time.Unmarked),
         GrainCalls = Ms(time.GrainCalls),
         Storage = Ms(time.Storage),
@@ -108,6 +112,7 @@ public sealed record SlowCall
         json.WriteNumber("on_thread_ms", OnThread);
         json.WriteNumber("longest_slice_ms", LongestSlice);
         Optional(json, "cpu_ms", Cpu);
+        Optional(json, "run_queue_ms", RunQueue);
         json.WriteNumber("unmarked_ms", Unmarked);
         json.WriteNumber("grain_calls_ms", GrainCalls);
         json.WriteNumber("storage_ms", Storage);
@@ -151,6 +156,7 @@ public sealed record SlowCall
                     OnThread = Number(root, "on_thread_ms") ?? 0,
                     LongestSlice = Number(root, "longest_slice_ms") ?? 0,
                     Cpu = Number(root, "cpu_ms"),
+                    RunQueue = Number(root, "run_queue_ms"),
                     Unmarked = Number(root, "unmarked_ms") ?? 0,
                     GrainCalls = Number(root, "grain_calls_ms") ?? 0,
                     Storage = Number(root, "storage_ms") ?? 0,

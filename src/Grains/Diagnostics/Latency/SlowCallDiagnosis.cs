@@ -174,9 +174,13 @@ public sealed class SlowCallDiagnosis
                 + "had a thread fewer. Move heavy or blocking work off the grain's turn."),
             Flag("thread_held", "warning", calls.Where(c => c.LongestSlice is > HeldWarningMs and <= HeldCriticalMs), c => c.LongestSlice,
                 $"A handler held a thread for over {HeldWarningMs} ms without awaiting; past {HeldCriticalMs} ms the activation and the pool suffer."),
-            Flag("blocked_on_thread", "warning", calls.Where(c => c.Cpu is { } cpu && c.OnThread >= 1 && cpu < CpuRatio * c.OnThread), c => c.OnThread,
+            Flag("blocked_on_thread", "warning", calls.Where(c => OffCpu(c) && !Descheduled(c)), c => c.OnThread,
                 $"The handler was on a thread but used the CPU less than {CpuRatio:0.#} of that time: it was blocked (a lock, synchronous I/O, "
-                + ".Result) or descheduled (more runnable threads than cores)."),
+                + ".Result, a native library loading), or, where the line has no run_queue_ms, perhaps descheduled."),
+            Flag("descheduled", "warning", calls.Where(c => OffCpu(c) && Descheduled(c)), c => c.RunQueue ?? 0,
+                $"The handler was on a thread but used the CPU less than {CpuRatio:0.#} of that time, and its thread spent most of the rest "
+                + "ready to run but waiting for a core: the machine had more runnable threads than cores (other processes, a busy pool, "
+                + "the GC). Give the node more cores or fewer neighbours; the handler itself was not blocked."),
             Flag("queue_dominates", "warning", calls.Where(c => c.Queue is { } q && q > Dominant * c.Total), c => c.Queue ?? 0,
                 "The call waited for its turn longer than everything else: other calls held its activation. The grain is a hot spot; "
                 + "spread the work over more grains, shorten the calls that hold it, or let the method interleave if it is safe."),
@@ -191,6 +195,12 @@ public sealed class SlowCallDiagnosis
         };
         return flags.OfType<RedFlag>().OrderBy(f => f.Severity == "critical" ? 0 : 1);
     }
+
+    // On a thread for a millisecond or more, using the CPU for less than CpuRatio of it.
+    private static bool OffCpu(SlowCall call) => call.Cpu is { } cpu && call.OnThread >= 1 && cpu < CpuRatio * call.OnThread;
+
+    // Of the time on the thread not spent on a CPU, most was waiting for one.
+    private static bool Descheduled(SlowCall call) => call.RunQueue is { } waited && waited > Dominant * (call.OnThread - (call.Cpu ?? 0));
 
     private static RedFlag? Flag(string rule, string severity, IEnumerable<SlowCall> matches, Func<SlowCall, double> measure, string meaning)
     {
@@ -214,7 +224,7 @@ public sealed class SlowCallDiagnosis
         {
             $"transit {(call.Transit is { } t ? Ms(t) : "unknown")}",
             $"queue {(call.Queue is { } q ? Ms(q) : "unknown")}",
-            $"on thread {Ms(call.OnThread)}{(call.Cpu is { } cpu ? $" (cpu {Ms(cpu)})" : "")}",
+            $"on thread {Ms(call.OnThread)}{(call.Cpu is { } cpu ? $" (cpu {Ms(cpu)}{(call.RunQueue is { } waited ? $", waiting for a core {Ms(waited)}" : "")})" : "")}",
             $"unmarked awaits {Ms(call.Unmarked)}",
             $"grain calls {Ms(call.GrainCalls)}",
             $"storage {Ms(call.Storage)}",
