@@ -109,8 +109,7 @@ public sealed class CallTimer
                 return;
             }
 
-            var now = Stopwatch.GetTimestamp();
-            CloseSlice(now);
+            var now = CloseSlice();
             _outstanding[(int)what]++;
             Mark(now);
         }
@@ -126,8 +125,7 @@ public sealed class CallTimer
                 return;
             }
 
-            var now = Stopwatch.GetTimestamp();
-            CloseSlice(now);
+            var now = CloseSlice();
             _outstanding[(int)what]--;
             Mark(now);
         }
@@ -151,7 +149,7 @@ public sealed class CallTimer
             var now = Stopwatch.GetTimestamp();
             if (!_ended)
             {
-                CloseSlice(now);
+                now = CloseSlice();
                 _ended = true;
             }
 
@@ -187,8 +185,14 @@ public sealed class CallTimer
 
     private (long Cpu, long RunQueue) ClocksNow() => _cpuClock ? (ThreadCpu.Now(), ThreadCpu.RunQueueNow()) : (0, 0);
 
-    private void CloseSlice(long now)
+    // Ends the slice that began at the last mark, charges it, and returns when it ended (a Stopwatch timestamp). A slice
+    // on one thread reads the thread's clocks before the wall clock, so they measure within the slice (read after, a
+    // preemption in between would lengthen them and not the slice).
+    private long CloseSlice()
     {
+        var onThread = !Waiting && Environment.CurrentManagedThreadId == _markThread;
+        var (cpu, runQueue) = onThread ? ClocksNow() : default;
+        var now = Stopwatch.GetTimestamp();
         var length = now - _mark;
         if (_outstanding[(int)Awaited.Trainer] > 0)
         {
@@ -202,18 +206,24 @@ public sealed class CallTimer
         {
             _waited[(int)Awaited.GrainCalls] += length;
         }
-        else if (Environment.CurrentManagedThreadId == _markThread)
+        else if (onThread)
         {
             _onThread += length;
             _longestSlice = Math.Max(_longestSlice, length);
-            var (cpu, runQueue) = ClocksNow();
-            _cpu += cpu - _markCpu;
-            _runQueue += runQueue - _markRunQueue;
+            var used = cpu - _markCpu;
+            _cpu += used;
+
+            // The kernel times a wait for a core with the clock of each core, and on a virtual machine those can disagree
+            // by milliseconds: a wait is capped at what the slice leaves after its CPU time.
+            var left = Math.Max(0, (long)Stopwatch.GetElapsedTime(0, length).TotalNanoseconds - used);
+            _runQueue += Math.Clamp(runQueue - _markRunQueue, 0, left);
         }
         else
         {
             _unmarked += length;
         }
+
+        return now;
     }
 
     /// <summary>Restores the timer <see cref="Detach"/> took away.</summary>

@@ -9,8 +9,8 @@ namespace Coordinator.Grains.Diagnostics.Latency;
 /// <param name="LongestSlice">The longest of those slices: how long the handler held a thread at most.</param>
 /// <param name="Cpu">CPU used in those slices; null where the platform cannot tell.</param>
 /// <param name="RunQueue">
-/// Of those slices, time the thread was ready to run but waited for a core; null where the platform cannot tell. What
-/// is left of them after CPU and this, the thread was blocked.
+/// Of those slices, time the thread was ready to run but waited for a core (capped at what a slice leaves after its
+/// CPU time); null where the platform cannot tell. What is left of them after CPU and this, the thread was blocked.
 /// </param>
 /// <param name="Unmarked">Slices that ended on another thread: the handler awaited something not marked.</param>
 /// <param name="GrainCalls">Waiting on calls to other grains.</param>
