@@ -84,7 +84,8 @@ internal sealed class DemoRunner(TextWriter stdout, TextWriter stderr, DemoOptio
         var runId = $"demo-{DateTime.UtcNow:yyyyMMdd-HHmmss}";
         var eventsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events"));
         var storeDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "events-store"));
-        var diagnosticsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "diagnostics"));
+        // A directory per run: the trainers' node names are the same in every run, and the summary counts this run only.
+        var diagnosticsDirectory = Path.GetFullPath(Path.Combine(options.WorkDirectory, "diagnostics", runId));
         var everyNode = new Dictionary<string, string>
         {
             ["COORDINATOR_Events__RunId"] = runId,
