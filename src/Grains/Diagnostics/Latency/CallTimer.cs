@@ -216,7 +216,7 @@ public sealed class CallTimer
             // The kernel times a wait for a core with the clock of each core, and on a virtual machine those can disagree
             // by milliseconds: a wait is capped at what the slice leaves after its CPU time.
             var left = Math.Max(0, (long)Stopwatch.GetElapsedTime(0, length).TotalNanoseconds - used);
-            _runQueue += Math.Clamp(runQueue - _markRunQueue, 0, left);
+            _runQueue += runQueue < 0 || _markRunQueue < 0 ? 0 : Math.Clamp(runQueue - _markRunQueue, 0, left);
         }
         else
         {

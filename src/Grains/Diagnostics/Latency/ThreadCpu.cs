@@ -33,7 +33,8 @@ internal static unsafe class ThreadCpu
 
     /// <summary>
     /// Nanoseconds this thread has spent ready to run but waiting for a core (more runnable threads than cores); 0 where
-    /// unsupported. Counted when the thread gets a core, so a read on the running thread includes every wait before it.
+    /// unsupported, -1 where this thread's file could not be read. Counted when the thread gets a core, so a read on the
+    /// running thread includes every wait before it.
     /// </summary>
     public static long RunQueueNow() => RunQueueSupported ? ReadRunQueue() : 0;
 
@@ -54,11 +55,7 @@ internal static unsafe class ThreadCpu
             var space = text.IndexOf((byte)' ');
             return space >= 0 && Utf8Parser.TryParse(text[(space + 1)..], out long waited, out _) ? waited : -1;
         }
-        catch (IOException)
-        {
-            return -1;
-        }
-        catch (UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException)
         {
             return -1;
         }
