@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Coordinator.Contracts.Telemetry;
+using Coordinator.Grains.Diagnostics.Latency;
 
 namespace Coordinator.Grains.Tests;
 
@@ -50,5 +51,34 @@ public sealed class TracingTests(TwoSiloClusterFixture fixture) : IClassFixture<
             Assert.True((double)a.GetTagItem("coordinator.on_thread_ms")! >= 0);
             Assert.IsType<double>(a.GetTagItem("coordinator.storage_ms"));
         });
+    }
+
+    [Fact]
+    public async Task A_calls_span_says_how_much_of_its_time_on_the_thread_was_CPU_and_waiting_for_a_core()
+    {
+        if (!ThreadCpu.Supported || !ThreadCpu.RunQueueSupported)
+        {
+            // Not Linux: the handler's clocks are not read, and its span says only its time on the thread.
+            return;
+        }
+
+        var stopped = new ConcurrentBag<Activity>();
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name.StartsWith("Microsoft.Orleans", StringComparison.Ordinal),
+            Sample = (ref _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = stopped.Add,
+        };
+        ActivitySource.AddActivityListener(listener);
+
+        // The method's first call in this process: it reads the thread's clocks.
+        var spin = TimeSpan.FromMilliseconds(20);
+        await fixture.Cluster.Grains.GetGrain<IProbeGrain>(TestData.Id("probe")).WorkAsync(spin);
+
+        var span = Assert.Single(stopped, a => a.Kind == ActivityKind.Server && ((string?)a.GetTagItem("rpc.method"))?.EndsWith("/WorkAsync", StringComparison.Ordinal) == true);
+        var onThread = (double)span.GetTagItem("coordinator.on_thread_ms")!;
+        var cpu = Assert.IsType<double>(span.GetTagItem("coordinator.cpu_ms"));
+        var waited = Assert.IsType<double>(span.GetTagItem("coordinator.run_queue_ms"));
+        Assert.True(onThread >= spin.TotalMilliseconds && cpu > 0 && cpu + waited <= onThread + 1, $"on thread {onThread} ms, cpu {cpu} ms, waiting for a core {waited} ms");
     }
 }

@@ -85,6 +85,8 @@ internal sealed class HandlerMetricsFilter(IOptions<DiagnosticsOptions> options,
             span?.SetTag("coordinator.transit_ms", transit is { } t ? Ms(t) : (double?)null)
                 .SetTag("coordinator.queue_ms", queue is { } q ? Ms(q) : (double?)null)
                 .SetTag("coordinator.on_thread_ms", Ms(time.OnThread))
+                .SetTag("coordinator.cpu_ms", time.Cpu is { } cpu ? Ms(cpu) : (double?)null)
+                .SetTag("coordinator.run_queue_ms", time.RunQueue is { } waited ? Ms(waited) : (double?)null)
                 .SetTag("coordinator.unmarked_ms", Ms(time.Unmarked))
                 .SetTag("coordinator.grain_calls_ms", Ms(time.GrainCalls))
                 .SetTag("coordinator.storage_ms", Ms(time.Storage))
