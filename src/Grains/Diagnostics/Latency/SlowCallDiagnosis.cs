@@ -176,7 +176,7 @@ public sealed class SlowCallDiagnosis
                 $"A handler held a thread for over {HeldWarningMs} ms without awaiting; past {HeldCriticalMs} ms the activation and the pool suffer."),
             Flag("blocked_on_thread", "warning", calls.Where(c => OffCpu(c) && !Descheduled(c)), c => c.OnThread,
                 $"The handler was on a thread but used the CPU less than {CpuRatio:0.#} of that time: it was blocked (a lock, synchronous I/O, "
-                + ".Result, a native library loading), or, where the line has no run_queue_ms, perhaps descheduled."),
+                + ".Result, a native library loading, a garbage collection pausing every thread), or, where the line has no run_queue_ms, perhaps descheduled."),
             Flag("descheduled", "warning", calls.Where(c => OffCpu(c) && Descheduled(c)), c => c.RunQueue ?? 0,
                 $"The handler was on a thread but used the CPU less than {CpuRatio:0.#} of that time, and its thread spent most of the rest "
                 + "ready to run but waiting for a core: the machine had more runnable threads than cores (other processes, a busy pool, "
