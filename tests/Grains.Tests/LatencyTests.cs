@@ -224,9 +224,9 @@ public sealed class LatencyTests : IAsyncLifetime
         var blocked = timer.Stop();
 
         // Descheduled: twice as many threads as cores spin beside the handler, which spins too, so it is ready to run
-        // throughout and gets a core about a third of the time.
+        // throughout and gets a core less than half of the time, however many cores there are.
         using var stop = new CancellationTokenSource();
-        var started = new CountdownEvent(2 * Environment.ProcessorCount);
+        using var started = new CountdownEvent(2 * Environment.ProcessorCount);
         var hogs = Enumerable.Range(0, started.InitialCount).Select(_ => new Thread(() =>
         {
             started.Signal();
