@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Coordinator.Client.Hosting;
+using Coordinator.Events.Clock;
+using Coordinator.Events.Hosting;
 using Coordinator.Grains.Diagnostics.Latency;
 using Coordinator.Grains.Hosting;
 using Coordinator.Hosting.Processes;
@@ -58,8 +60,9 @@ public sealed class TallyGrain([PersistentState("tally")] IPersistentState<Tally
 /// OpenTelemetry as the service defaults set them up, the slow-call file, the canary, every call stamped, the thread CPU
 /// clock read where a method's slices are long, which an echo's are not), the same without stamps, or with stamps and
 /// without the CPU clock (what those two cost: the stamp is an entry of the calls' request context, the clock a system
-/// call), every signal on beside the Orleans dashboard (as the coordinator silo runs by default), one writing every call
-/// to the slow-call file, and bare Orleans whose client stamps its calls (what a
+/// call), every signal on beside the Orleans dashboard (as the coordinator silo runs by default), every signal on with
+/// the run events' clock carried on each call (as between nodes recording events), one writing every call to the
+/// slow-call file, and bare Orleans whose client stamps its calls (what a
 /// request-context entry costs Orleans itself). Each setup runs in a process of its own, all side by side, measured in
 /// turn round after round; medians, and on/off ratios taken within each round. Also the canary's CPU per tick and the
 /// slow-call file's bytes per call.
@@ -74,6 +77,7 @@ internal static class TelemetryBenchmark
         OnStamped,
         On,
         OnDashboard,
+        OnClocked,
         EveryCall,
         BareStamped,
     }
@@ -261,6 +265,7 @@ internal static class TelemetryBenchmark
             double Ratio(Setup setup) => Median(results[(setup, workload)].Zip(results[(Setup.Off, workload)], (a, b) => a.CallsPerSecond / b.CallsPerSecond).ToList());
             double OffCpu(Setup setup) => Median(results[(setup, workload)], r => r.CpuUsPerCall) - Median(results[(Setup.Off, workload)], r => r.CpuUsPerCall);
             Console.WriteLine($"  telemetry on vs off, {workload}: {Ratio(Setup.On):F3}x throughput, {Ratio(Setup.OnStamped):F3}x without the CPU clock, {Ratio(Setup.OnLean):F3}x without stamps either; CPU per call {OffCpu(Setup.On):+0.0;-0.0} us, {OffCpu(Setup.OnLean):+0.0;-0.0} us without them (goal >= 0.98)");
+            Console.WriteLine($"  the run events' clock, {workload}: {Ratio(Setup.OnClocked):F3}x of telemetry off with the clock carried beside telemetry on, CPU per call {OffCpu(Setup.OnClocked) - OffCpu(Setup.On):+0.0;-0.0} us more than telemetry on");
             Console.WriteLine($"  the Orleans dashboard, {workload}: {Ratio(Setup.OnDashboard):F3}x of telemetry off with the dashboard beside telemetry on, CPU per call {OffCpu(Setup.OnDashboard) - OffCpu(Setup.On):+0.0;-0.0} us more than telemetry on");
         }
     }
@@ -273,6 +278,7 @@ internal static class TelemetryBenchmark
         Setup.OnStamped => "telemetry on, stamps, no thread CPU",
         Setup.On => "Coordinator filters, telemetry on",
         Setup.OnDashboard => "telemetry on and the Orleans dashboard",
+        Setup.OnClocked => "telemetry on and the run events' clock",
         Setup.EveryCall => "telemetry on, every call to the slow-call file",
         Setup.BareStamped => "bare Orleans, calls stamped by the client",
         _ => throw new ArgumentOutOfRangeException(nameof(setup), setup, null),
@@ -382,9 +388,9 @@ internal static class TelemetryBenchmark
         public static async Task<SetupSilo> StartAsync(Setup setup, string slowCalls)
         {
             var (siloPort, gatewayPort) = (FreePorts.Next(), FreePorts.Next());
-            var on = setup is Setup.On or Setup.OnDashboard or Setup.OnLean or Setup.OnStamped or Setup.EveryCall;
-            var stamped = setup is Setup.BareStamped or Setup.On or Setup.OnDashboard or Setup.OnStamped or Setup.EveryCall;
-            var cpuClock = setup is Setup.On or Setup.OnDashboard or Setup.EveryCall;
+            var on = setup is Setup.On or Setup.OnDashboard or Setup.OnClocked or Setup.OnLean or Setup.OnStamped or Setup.EveryCall;
+            var stamped = setup is Setup.BareStamped or Setup.On or Setup.OnDashboard or Setup.OnClocked or Setup.OnStamped or Setup.EveryCall;
+            var cpuClock = setup is Setup.On or Setup.OnDashboard or Setup.OnClocked or Setup.EveryCall;
             var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["Diagnostics:SlowCallDirectory"] = on ? slowCalls : "",
@@ -413,6 +419,12 @@ internal static class TelemetryBenchmark
                     silo.AddCoordinatorDiagnostics(configuration);
                 }
 
+                if (setup == Setup.OnClocked)
+                {
+                    // As on every node recording run events: the caller's hybrid clock on each call, merged by the receiver.
+                    silo.Services.AddSingleton(new HybridClock(TimeProvider.System)).AddCoordinatorClockPropagation();
+                }
+
                 if (setup == Setup.OnDashboard)
                 {
                     // As the coordinator silo runs by default: the dashboard profiles every grain call and reads the
@@ -437,6 +449,11 @@ internal static class TelemetryBenchmark
                 if (stamped)
                 {
                     client.AddOutgoingGrainCallFilter<CallStampFilter>();
+                }
+
+                if (setup == Setup.OnClocked)
+                {
+                    client.Services.AddSingleton(new HybridClock(TimeProvider.System)).AddCoordinatorClockPropagation();
                 }
             });
             var client = clientBuilder.Build();
